@@ -1,0 +1,64 @@
+#include "ir/tensor.h"
+
+#include <stdexcept>
+
+namespace dfmpc {
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+std::string shape_str(const Shape& s) {
+  std::string out = "[";
+  for (size_t k = 0; k < s.size(); ++k) {
+    if (k) out += ",";
+    out += s[k] < 0 ? std::string("N") : std::to_string(s[k]);
+  }
+  return out + "]";
+}
+
+Tensor Tensor::zeros(Shape s) {
+  Tensor t;
+  t.shape = std::move(s);
+  t.f.assign(static_cast<size_t>(shape_numel(t.shape)), 0.0f);
+  return t;
+}
+
+Tensor Tensor::from_f32(Shape s, std::vector<float> v) {
+  Tensor t;
+  t.shape = std::move(s);
+  if (static_cast<int64_t>(v.size()) != shape_numel(t.shape))
+    throw std::invalid_argument("tensor data size " + std::to_string(v.size()) +
+                                " does not match shape " + shape_str(t.shape));
+  t.f = std::move(v);
+  return t;
+}
+
+Tensor Tensor::from_i64(Shape s, std::vector<int64_t> v) {
+  Tensor t;
+  t.dtype = DType::i64;
+  t.shape = std::move(s);
+  if (static_cast<int64_t>(v.size()) != shape_numel(t.shape))
+    throw std::invalid_argument("tensor data size " + std::to_string(v.size()) +
+                                " does not match shape " + shape_str(t.shape));
+  t.i = std::move(v);
+  return t;
+}
+
+std::vector<int64_t> Tensor::as_i64() const {
+  if (dtype == DType::i64) return i;
+  std::vector<int64_t> out(f.size());
+  for (size_t k = 0; k < f.size(); ++k) out[k] = static_cast<int64_t>(f[k]);
+  return out;
+}
+
+std::vector<float> Tensor::as_f32() const {
+  if (dtype == DType::f32) return f;
+  std::vector<float> out(i.size());
+  for (size_t k = 0; k < i.size(); ++k) out[k] = static_cast<float>(i[k]);
+  return out;
+}
+
+}  // namespace dfmpc

@@ -1,0 +1,36 @@
+// A dense tensor held by value: FP32 data for weights and activations, INT64 for the
+// shape arithmetic that exporters emit (folded away at import).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dfmpc {
+
+using Shape = std::vector<int64_t>;
+
+int64_t shape_numel(const Shape& s);
+std::string shape_str(const Shape& s);
+
+enum class DType { f32, i64 };
+
+struct Tensor {
+  DType dtype = DType::f32;
+  Shape shape;
+  std::vector<float> f;    // used when dtype == f32
+  std::vector<int64_t> i;  // used when dtype == i64
+
+  Tensor() = default;
+  static Tensor zeros(Shape s);
+  static Tensor from_f32(Shape s, std::vector<float> v);
+  static Tensor from_i64(Shape s, std::vector<int64_t> v);
+
+  int64_t numel() const { return shape_numel(shape); }
+  int64_t dim(size_t k) const { return shape.at(k); }
+  bool is_f32() const { return dtype == DType::f32; }
+  // Values as int64 / as float whatever the storage type (for shape-like tensors).
+  std::vector<int64_t> as_i64() const;
+  std::vector<float> as_f32() const;
+};
+
+}  // namespace dfmpc
