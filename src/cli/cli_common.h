@@ -41,5 +41,6 @@ void print_pairing(const Graph& g);
 // Registration of each subcommand (one file each).
 void register_eval(CLI::App& app);
 void register_inspect(CLI::App& app);
+void register_quantize(CLI::App& app);
 
 }  // namespace dfmpc::cli

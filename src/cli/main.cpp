@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "dfmpc 0.1");
   dfmpc::cli::register_eval(app);
   dfmpc::cli::register_inspect(app);
+  dfmpc::cli::register_quantize(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

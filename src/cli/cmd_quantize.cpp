@@ -1,0 +1,114 @@
+// dfmpc quantize MODEL -o OUT --bits LOW/HIGH ...: data-free quantization (no data argument).
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/cli_common.h"
+#include "cli/model_loader.h"
+#include "export/packed_model.h"
+#include "onnx/onnx_io.h"
+#include "quant/pipeline.h"
+
+namespace dfmpc::cli {
+
+namespace {
+struct QuantizeFlags {
+  std::string model, out, packed, bits = "2/6", method = "dfmpc", stats, granularity = "tensor";
+  int edge_bits = 8;
+  double lambda1 = 0.5, lambda2 = 0.0;
+  bool json = false, asymmetric = false;
+};
+
+void parse_bits(const std::string& s, QuantizeConfig& cfg) {
+  const auto slash = s.find('/');
+  try {
+    size_t used = 0;
+    cfg.low_bits = std::stoi(s.substr(0, slash), &used);
+    if (used != (slash == std::string::npos ? s.size() : slash)) throw std::invalid_argument("");
+    cfg.high_bits = slash == std::string::npos ? cfg.low_bits : std::stoi(s.substr(slash + 1), &used);
+    if (slash != std::string::npos && used != s.size() - slash - 1) throw std::invalid_argument("");
+  } catch (const std::exception&) {
+    throw CLI::ValidationError("--bits", "'" + s + "' is not LOW/HIGH (e.g. 2/6) or a single width (e.g. 4)");
+  }
+}
+
+nlohmann::json report_json(const QuantizeFlags& f, const QuantizeConfig& cfg, const QuantizedModel& m,
+                           int64_t packed_bytes) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& l : m.report.layers) {
+    nlohmann::json j{{"node", l.node}, {"role", l.role}, {"scheme", l.scheme}, {"bits", l.bits},
+                     {"params", l.params}, {"groups", l.groups}, {"scale_min", l.scale_min},
+                     {"scale_max", l.scale_max}, {"rel_error", l.rel_error}};
+    if (l.compensated) j["c"] = {{"min", l.c_min}, {"mean", l.c_mean}, {"max", l.c_max}};
+    layers.push_back(j);
+  }
+  nlohmann::json r{{"model", f.model}, {"output", f.out}, {"method", method_name(cfg.method)},
+                   {"bits", {{"low", cfg.low_bits}, {"high", cfg.high_bits}, {"edge", cfg.edge_bits}}},
+                   {"lambda1", cfg.lambda1}, {"lambda2", cfg.lambda2}, {"stats", cfg.stats},
+                   {"pairs", m.report.pairs}, {"seconds", m.report.seconds},
+                   {"size_mb", {{"fp32", m.report.fp32_bytes / 1e6}, {"quantized", m.report.quantized_bytes / 1e6}}},
+                   {"layers", layers}};
+  if (packed_bytes >= 0) r["packed"] = {{"file", f.packed}, {"bytes", packed_bytes}};
+  return r;
+}
+
+void run_quantize(const QuantizeFlags& f) {
+  QuantizeConfig cfg;
+  parse_bits(f.bits, cfg);
+  cfg.method = method_from_name(f.method);
+  cfg.edge_bits = f.edge_bits;
+  cfg.lambda1 = f.lambda1;
+  cfg.lambda2 = f.lambda2;
+  cfg.stats = f.stats.empty() ? default_stats_mode(cfg.method) : f.stats;
+  cfg.granularity = f.granularity == "channel" ? Granularity::per_channel : Granularity::per_tensor;
+  cfg.asymmetric = f.asymmetric;
+  for (int b : {cfg.low_bits, cfg.high_bits, cfg.edge_bits})
+    if (b < 2 || b > 8) throw CLI::ValidationError("--bits", "bit widths must be between 2 and 8, got " + std::to_string(b));
+  const Graph g = load_model(f.model);
+  const QuantizedModel m = quantize_model(g, cfg);
+  export_onnx(m.graph, f.out);
+  int64_t packed_bytes = -1;
+  if (!f.packed.empty()) packed_bytes = write_packed_model(m, f.packed);
+  if (f.json) {
+    fmt::print("{}\n", report_json(f, cfg, m, packed_bytes).dump());
+    return;
+  }
+  print_pairing(g);
+  fmt::print("\n{:<42} {:<5} {:<7} {:>4} {:>8} {:>9} {:>22}\n", "layer", "role", "scheme", "bits", "params", "rel.err", "c min/mean/max");
+  for (const auto& l : m.report.layers)
+    fmt::print("{:<42} {:<5} {:<7} {:>4} {:>8} {:>9.4f} {:>22}\n", l.node, l.role, l.scheme, l.bits, l.params, l.rel_error,
+               l.compensated ? fmt::format("{:.3f}/{:.3f}/{:.3f}", l.c_min, l.c_mean, l.c_max) : "");
+  fmt::print("\nmethod {} bits {}/{} edge {} stats {}: {:.3f} MB -> {:.3f} MB at true bit widths, {:.1f} ms\n",
+             method_name(cfg.method), cfg.low_bits, cfg.high_bits, cfg.edge_bits, cfg.stats, m.report.fp32_bytes / 1e6,
+             m.report.quantized_bytes / 1e6, m.report.seconds * 1e3);
+  fmt::print("wrote {}\n", f.out);
+  if (packed_bytes >= 0) fmt::print("wrote {} ({} bytes)\n", f.packed, packed_bytes);
+}
+}  // namespace
+
+void register_quantize(CLI::App& app) {
+  auto f = std::make_shared<QuantizeFlags>();
+  auto* cmd = app.add_subcommand("quantize", "Quantize a model's weights without data (DF-MPC and baselines)");
+  cmd->add_option("model", f->model, "Input model (.onnx)")->required();
+  cmd->add_option("-o,--output", f->out, "Output ONNX file (weights dequantized, exactly on their grids)")->required();
+  cmd->add_option("--bits", f->bits, "LOW/HIGH bit widths of each pair (2/6, 3/6, ...) or one width for all")
+      ->capture_default_str();
+  cmd->add_option("--edge-bits", f->edge_bits, "Bits of layers outside pairs (stem, classifier, shortcuts)")
+      ->capture_default_str();
+  cmd->add_option("--method", f->method, "none (the paper's 'Original'), dfmpc, rtn, omse, squant, dfq")
+      ->check(CLI::IsMember({"none", "dfmpc", "rtn", "omse", "squant", "dfq"}))
+      ->capture_default_str();
+  cmd->add_option("--lambda1", f->lambda1, "DF-MPC lambda1 (Eq. 27)")->capture_default_str();
+  cmd->add_option("--lambda2", f->lambda2, "DF-MPC lambda2 (Eq. 27)")->capture_default_str();
+  cmd->add_option("--stats", f->stats, "BN statistics of the quantized model: keep (literal paper), mean, additive, ratio")
+      ->check(CLI::IsMember({"keep", "mean", "additive", "ratio"}));
+  cmd->add_option("--granularity", f->granularity, "Weight scales per tensor or per output channel")
+      ->check(CLI::IsMember({"tensor", "channel"}))
+      ->capture_default_str();
+  cmd->add_flag("--asymmetric", f->asymmetric, "rtn: asymmetric min/max grid");
+  cmd->add_option("--packed", f->packed, "Also write a packed model with codes at their true bit widths");
+  cmd->add_flag("--json", f->json, "Print the report as one JSON object");
+  cmd->callback([f] { run_quantize(*f); });
+}
+
+}  // namespace dfmpc::cli

@@ -1,0 +1,202 @@
+#include "quant/pipeline.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <set>
+#include <stdexcept>
+
+#include "passes/pairing.h"
+#include "quant/compensation/compensation.h"
+#include "quant/stats_bridge.h"
+
+namespace dfmpc {
+namespace {
+
+struct Assignment {
+  int node;
+  std::string role;
+  int bits;
+  QuantScheme scheme;
+};
+
+QuantScheme scheme_for(const QuantizeConfig& cfg, int bits) {
+  switch (cfg.method) {
+    case Method::none:
+    case Method::dfmpc: return bits == 2 ? QuantScheme::twn : QuantScheme::dorefa;
+    case Method::rtn:
+    case Method::dfq: return cfg.asymmetric ? QuantScheme::asym : QuantScheme::sym;
+    case Method::omse: return QuantScheme::omse;
+    case Method::squant: return QuantScheme::squant;
+  }
+  throw std::logic_error("unknown method");
+}
+
+std::vector<Assignment> bit_plan(const Graph& g, const PairingPlan& plan, const QuantizeConfig& cfg) {
+  std::vector<Assignment> a;
+  for (const auto& p : plan.pairs) {
+    a.push_back({p.low, "low", cfg.low_bits, scheme_for(cfg, cfg.low_bits)});
+    a.push_back({p.high, "high", cfg.high_bits, scheme_for(cfg, cfg.high_bits)});
+  }
+  for (int e : plan.edge_layers) a.push_back({e, "edge", cfg.edge_bits, scheme_for(cfg, cfg.edge_bits)});
+  std::sort(a.begin(), a.end(), [](const auto& x, const auto& y) { return x.node < y.node; });
+  (void)g;
+  return a;
+}
+
+// A per-tensor quantized tensor rewritten with one (identical) group per output channel, so
+// per-channel factors can be folded into its scales.
+void make_per_channel(QuantizedTensor& t) {
+  const int64_t out = t.shape.empty() ? 1 : t.shape[0];
+  if (t.n_groups() == out) return;
+  t.scale.assign(static_cast<size_t>(out), t.scale.at(0));
+  t.zero.assign(static_cast<size_t>(out), t.zero.at(0));
+  t.group_size = t.numel() / out;
+}
+
+double rel_error(const std::vector<float>& w, const std::vector<float>& wh) {
+  double e = 0, n = 0;
+  for (size_t k = 0; k < w.size(); ++k) e += (wh[k] - w[k]) * double(wh[k] - w[k]), n += w[k] * double(w[k]);
+  return n > 0 ? std::sqrt(e / n) : 0.0;
+}
+
+// Folds c_j (j = output channel of the low conv) into the model: into the BN's gamma and
+// beta when there is one, else into the conv's per-channel scale and bias.
+void fold_compensation(QuantizedModel& m, const Graph& fp, const LayerPair& p, const QuantizeConfig& cfg,
+                       LayerReport& rep) {
+  const Node& conv = fp.nodes[p.low];
+  const std::string& wname = conv.inputs[1];
+  const Tensor& w = fp.constant(wname);
+  QuantizedTensor& qt = m.weights.at(wname);
+  const std::vector<float> w_hat = dequantize(qt);
+  const int64_t out = w.dim(0), per = w.numel() / out;
+  std::vector<double> c(static_cast<size_t>(out));
+  if (p.bn >= 0) {
+    const Node& bn = fp.nodes[p.bn];
+    const float eps = bn.attr_f("epsilon", 1e-5f);
+    const Tensor &gamma = fp.constant(bn.inputs[1]), &beta = fp.constant(bn.inputs[2]);
+    const Tensor &mu = fp.constant(bn.inputs[3]), &var = fp.constant(bn.inputs[4]);
+    Tensor &q_gamma = m.graph.constant(bn.inputs[1]), &q_beta = m.graph.constant(bn.inputs[2]);
+    const Tensor &q_mu = m.graph.constant(bn.inputs[3]), &q_var = m.graph.constant(bn.inputs[4]);
+    for (int64_t j = 0; j < out; ++j) {
+      const double sigma = std::sqrt(double(var.f[j]) + eps), sigma_hat = std::sqrt(double(q_var.f[j]) + eps);
+      const double y = beta.f[j] - gamma.f[j] * mu.f[j] / sigma;
+      const double y_hat = q_beta.f[j] - q_gamma.f[j] * q_mu.f[j] / sigma_hat;
+      const auto t = compensation_terms({w.f.data() + j * per, size_t(per)}, gamma.f[j] / sigma,
+                                        {w_hat.data() + j * per, size_t(per)}, q_gamma.f[j] / sigma_hat, y, y_hat);
+      c[j] = compensation_coefficient(t, cfg.lambda1, cfg.lambda2);
+    }
+    for (int64_t j = 0; j < out; ++j) {
+      q_gamma.f[j] = static_cast<float>(q_gamma.f[j] * c[j]);
+      q_beta.f[j] = static_cast<float>(q_beta.f[j] * c[j]);
+    }
+  } else {
+    const bool has_bias = conv.inputs.size() > 2 && !conv.inputs[2].empty();
+    const std::vector<float> zeros(static_cast<size_t>(out), 0.0f);
+    const std::vector<float>& b = has_bias ? fp.constant(conv.inputs[2]).f : zeros;
+    const std::vector<float>& b_hat = has_bias ? m.graph.constant(conv.inputs[2]).f : zeros;
+    for (int64_t j = 0; j < out; ++j) {
+      const auto t = compensation_terms({w.f.data() + j * per, size_t(per)}, 1.0,
+                                        {w_hat.data() + j * per, size_t(per)}, 1.0, b[j], b_hat[j]);
+      c[j] = compensation_coefficient(t, cfg.lambda1, cfg.lambda2);
+    }
+    make_per_channel(qt);
+    for (int64_t j = 0; j < out; ++j) qt.scale[j] = static_cast<float>(qt.scale[j] * c[j]);
+    if (has_bias) {
+      Tensor& qb = m.graph.constant(conv.inputs[2]);
+      for (int64_t j = 0; j < out; ++j) qb.f[j] = static_cast<float>(qb.f[j] * c[j]);
+    }
+    m.graph.constant(wname).f = dequantize(qt);
+  }
+  rep.compensated = true;
+  rep.c_min = *std::min_element(c.begin(), c.end());
+  rep.c_max = *std::max_element(c.begin(), c.end());
+  double s = 0;
+  for (double v : c) s += v;
+  rep.c_mean = s / static_cast<double>(c.size());
+}
+
+}  // namespace
+
+Method method_from_name(const std::string& name) {
+  for (Method m : {Method::none, Method::dfmpc, Method::rtn, Method::omse, Method::squant, Method::dfq})
+    if (name == method_name(m)) return m;
+  throw std::invalid_argument("unknown method '" + name + "' (valid: none, dfmpc, rtn, omse, squant, dfq)");
+}
+
+const char* method_name(Method m) {
+  switch (m) {
+    case Method::none: return "none";
+    case Method::dfmpc: return "dfmpc";
+    case Method::rtn: return "rtn";
+    case Method::omse: return "omse";
+    case Method::squant: return "squant";
+    case Method::dfq: return "dfq";
+  }
+  return "?";
+}
+
+std::string default_stats_mode(Method) { return "keep"; }
+
+int64_t quantized_tensor_bytes(const QuantizedTensor& t) {
+  return (t.numel() * t.bits + 7) / 8 + t.n_groups() * 8;
+}
+
+QuantizedModel quantize_model(const Graph& fp, const QuantizeConfig& cfg) {
+  const auto t0 = std::chrono::steady_clock::now();
+  QuantizedModel m;
+  m.graph = fp;
+  const PairingPlan plan = find_pairs(fp);
+  m.report.pairs = static_cast<int>(plan.pairs.size());
+  std::map<int, size_t> report_of;  // node -> index in report.layers
+  std::set<std::string> done;
+  for (const Assignment& a : bit_plan(fp, plan, cfg)) {
+    const Node& n = fp.nodes[a.node];
+    const std::string& wname = n.inputs[1];
+    if (!done.insert(wname).second) continue;  // a weight shared by two layers is quantized once
+    const Tensor& w = fp.constant(wname);
+    for (float v : w.f)
+      if (!std::isfinite(v)) throw ModelError("weight '" + wname + "' of " + n.where() + " holds NaN or Inf");
+    QuantOptions qo;
+    qo.bits = a.bits;
+    const auto& traits = quant_scheme_traits(a.scheme);
+    qo.granularity = traits.per_tensor ? cfg.granularity : Granularity::per_channel;
+    if (!traits.per_channel) qo.granularity = Granularity::per_tensor;
+    // Per-channel groups run along axis 0: output channels for Conv and Gemm(transB=1).
+    QuantResult r = quantize_weights(a.scheme, WeightView{w.f, w.shape}, qo);
+    LayerReport rep;
+    rep.node = n.name;
+    rep.weight = wname;
+    rep.role = a.role;
+    rep.scheme = traits.name;
+    rep.bits = a.bits;
+    rep.params = w.numel();
+    rep.groups = r.tensor.n_groups();
+    rep.scale_min = *std::min_element(r.tensor.scale.begin(), r.tensor.scale.end());
+    rep.scale_max = *std::max_element(r.tensor.scale.begin(), r.tensor.scale.end());
+    m.graph.constant(wname).f = r.w_hat;
+    m.weights[wname] = std::move(r.tensor);
+    report_of[a.node] = m.report.layers.size();
+    m.report.layers.push_back(rep);
+  }
+  if (cfg.stats != "keep") repair_bn_statistics(fp, m, cfg.stats);
+  if (cfg.method == Method::dfmpc)
+    for (const auto& p : plan.pairs) fold_compensation(m, fp, p, cfg, m.report.layers[report_of.at(p.low)]);
+  for (auto& rep : m.report.layers) {
+    rep.rel_error = rel_error(fp.constant(rep.weight).f, m.graph.constant(rep.weight).f);
+    const auto& qt = m.weights.at(rep.weight);
+    rep.groups = qt.n_groups();
+    rep.scale_min = *std::min_element(qt.scale.begin(), qt.scale.end());
+    rep.scale_max = *std::max_element(qt.scale.begin(), qt.scale.end());
+  }
+  for (const auto& [name, t] : fp.initializers) {
+    if (!t.is_f32()) continue;
+    m.report.fp32_bytes += t.numel() * 4;
+    auto it = m.weights.find(name);
+    m.report.quantized_bytes += it == m.weights.end() ? t.numel() * 4 : quantized_tensor_bytes(it->second);
+  }
+  m.report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return m;
+}
+
+}  // namespace dfmpc

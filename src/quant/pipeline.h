@@ -1,0 +1,60 @@
+// The quantize pipeline: pairing plan -> bit plan -> weight quantizers -> statistics repair
+// -> DF-MPC compensation. Data-free: it reads the model and nothing else.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "quant/quantizers/quant_scheme.h"
+
+namespace dfmpc {
+
+enum class Method { none, dfmpc, rtn, omse, squant, dfq };
+Method method_from_name(const std::string& name);  // throws std::invalid_argument
+const char* method_name(Method m);
+
+struct QuantizeConfig {
+  Method method = Method::dfmpc;
+  int low_bits = 2, high_bits = 6;  // pair layers; equal for a uniform bit width
+  int edge_bits = 8;                // every weight layer outside a pair
+  Granularity granularity = Granularity::per_tensor;
+  bool asymmetric = false;  // rtn: asymmetric min/max grid instead of symmetric
+  double lambda1 = 0.5, lambda2 = 0.0;
+  std::string stats = "keep";  // BN statistics of the quantized model: keep | mean | additive | ratio
+};
+
+struct LayerReport {
+  std::string node, weight, role, scheme;  // role: low | high | edge
+  int bits = 0;
+  int64_t params = 0;
+  int64_t groups = 0;
+  double scale_min = 0, scale_max = 0;
+  double rel_error = 0;                  // ||W^ - W|| / ||W||
+  double c_min = 0, c_mean = 0, c_max = 0;  // compensation of a low layer's channels
+  bool compensated = false;
+};
+
+struct QuantizeReport {
+  std::vector<LayerReport> layers;
+  int pairs = 0;
+  double seconds = 0;
+  int64_t fp32_bytes = 0;       // every parameter as FP32
+  int64_t quantized_bytes = 0;  // weights at their bit widths + scales + other params as FP32
+};
+
+struct QuantizedModel {
+  Graph graph;  // dequantized float weights, exactly on their grids
+  std::map<std::string, QuantizedTensor> weights;  // by initializer name
+  QuantizeReport report;
+};
+
+// The statistics mode a method uses unless told otherwise.
+std::string default_stats_mode(Method m);
+
+QuantizedModel quantize_model(const Graph& fp, const QuantizeConfig& cfg);
+
+// Bytes of a quantized tensor at its true bit width plus its per-group scale and zero.
+int64_t quantized_tensor_bytes(const QuantizedTensor& t);
+
+}  // namespace dfmpc
