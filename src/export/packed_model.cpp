@@ -54,8 +54,9 @@ Graph skeleton(const QuantizedModel& m, std::map<std::string, std::string>& rena
     return it->second;
   };
   std::map<std::string, Tensor> inits;
+  // Quantized weights stay as empty placeholders so the skeleton is a valid graph.
   for (auto& [name, t] : g.initializers)
-    if (!m.weights.count(name)) inits[short_name(name)] = std::move(t);
+    inits[short_name(name)] = m.weights.count(name) ? Tensor::from_f32({0}, {}) : std::move(t);
   g.initializers = std::move(inits);
   for (auto& n : g.nodes) {
     n.name.clear();
@@ -140,10 +141,16 @@ PackedModel read_packed_model(const std::string& path) {
     const std::string codes = r.bytes(static_cast<size_t>(packed_bytes(numel, t.bits)));
     t.q.resize(static_cast<size_t>(numel));
     unpack_codes({reinterpret_cast<const uint8_t*>(codes.data()), codes.size()}, t.bits, t.q);
-    pm.graph.initializers[name] = Tensor::from_f32(t.shape, dequantize(t));
+    auto slot = pm.graph.initializers.find(name);
+    if (slot == pm.graph.initializers.end() || slot->second.numel() != 0)
+      throw ModelError(r.what + ": tensor '" + name + "' has no placeholder in the graph");
+    slot->second = Tensor::from_f32(t.shape, dequantize(t));
     pm.weights[name] = std::move(t);
   }
   if (r.pos != data.size()) throw ModelError(r.what + ": trailing bytes after the last tensor");
+  for (const auto& [name, t] : pm.graph.initializers)
+    if (t.is_f32() && t.numel() == 0 && t.shape == Shape{0})
+      throw ModelError(r.what + ": quantized tensor '" + name + "' is missing");
   return pm;
 }
 

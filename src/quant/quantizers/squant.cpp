@@ -29,7 +29,7 @@ struct Channel {
   int max_code = 0;
   std::vector<int32_t> order;
   std::vector<Candidate> cands;
-  std::vector<double> ek;  // kernel error sums
+  std::vector<double> kernel_sums;
 
   void flip(int32_t j, int dir) {
     q[j] += dir;
@@ -66,7 +66,7 @@ struct Channel {
 
   // K stage on [begin, end): flip round(|E_K|) best candidates against E_K, then record the
   // kernel's one channel-stage candidate. Flipped elements stop being candidates (their error
-  // changes sign), so a few argmax passes replace sorting while n is small.
+  // changes sign), so a few max passes replace sorting while n is small.
   void flip_kernel(int32_t begin, int32_t end, double ek) {
     // E_K == 0: nothing to fix, and "overshoot" would point before the first flip (the
     // reference code's order[-1]); such a kernel offers no channel candidate.
@@ -128,13 +128,13 @@ struct Channel {
     cands.clear();
     if (kernel_stage && kernel_size > 1) {
       const auto k = static_cast<int32_t>(kernel_size);
-      ek.resize(static_cast<size_t>(size / k));
+      kernel_sums.resize(static_cast<size_t>(size / k));
       for (int32_t i = 0; i < size / k; ++i) {  // all sums first: no branches between them
-        double sum = 0.0;
-        for (int32_t j = i * k; j < (i + 1) * k; ++j) sum += e[j];
-        ek[i] = sum;
+        double s = 0.0;
+        for (int32_t j = i * k; j < (i + 1) * k; ++j) s += e[j];
+        kernel_sums[i] = s;
       }
-      for (int32_t i = 0; i < size / k; ++i) flip_kernel(i * k, (i + 1) * k, ek[i]);
+      for (int32_t i = 0; i < size / k; ++i) flip_kernel(i * k, (i + 1) * k, kernel_sums[i]);
     } else {  // every element is its own candidate, against its error
       for (int32_t j = 0; j < size; ++j) {
         const int dir = e[j] < 0.0f ? 1 : -1;

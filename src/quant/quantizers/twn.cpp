@@ -20,7 +20,7 @@ QuantizedTensor quantize_twn(const WeightView& w, const QuantOptions& opt) {
     auto kept_abs_fn = [thr](float v) {
       const float a = std::fabs(v);
       const int keep = a > thr;
-      return a * keep;
+      return a * static_cast<float>(keep);
     };
     auto kept_fn = [thr](float v) {
       const int keep = std::fabs(v) > thr;
