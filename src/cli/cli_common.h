@@ -42,5 +42,6 @@ void print_pairing(const Graph& g);
 void register_eval(CLI::App& app);
 void register_inspect(CLI::App& app);
 void register_quantize(CLI::App& app);
+void register_bench(CLI::App& app);
 
 }  // namespace dfmpc::cli

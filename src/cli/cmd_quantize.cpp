@@ -39,7 +39,8 @@ nlohmann::json report_json(const QuantizeFlags& f, const QuantizeConfig& cfg, co
     nlohmann::json j{{"node", l.node}, {"role", l.role}, {"scheme", l.scheme}, {"bits", l.bits},
                      {"params", l.params}, {"groups", l.groups}, {"scale_min", l.scale_min},
                      {"scale_max", l.scale_max}, {"rel_error", l.rel_error}};
-    if (l.compensated) j["c"] = {{"min", l.c_min}, {"mean", l.c_mean}, {"max", l.c_max}};
+    if (l.compensated)
+      j["c"] = {{"min", l.c_min}, {"mean", l.c_mean}, {"max", l.c_max}, {"values", l.c}, {"high_layer", l.partner}};
     layers.push_back(j);
   }
   nlohmann::json r{{"model", f.model}, {"output", f.out}, {"method", method_name(cfg.method)},
@@ -100,8 +101,9 @@ void register_quantize(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--lambda1", f->lambda1, "DF-MPC lambda1 (Eq. 27)")->capture_default_str();
   cmd->add_option("--lambda2", f->lambda2, "DF-MPC lambda2 (Eq. 27)")->capture_default_str();
-  cmd->add_option("--stats", f->stats, "BN statistics of the quantized model: keep (literal paper), mean, additive, ratio")
-      ->check(CLI::IsMember({"keep", "mean", "additive", "ratio"}));
+  cmd->add_option("--stats", f->stats,
+                 "BN statistics of the quantized model: keep (the paper's literal reading), mean, additive, noise, "
+                 "ratio, fitted (see docs/decisions.md); default depends on --method");
   cmd->add_option("--granularity", f->granularity, "Weight scales per tensor or per output channel")
       ->check(CLI::IsMember({"tensor", "channel"}))
       ->capture_default_str();

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   dfmpc::cli::register_eval(app);
   dfmpc::cli::register_inspect(app);
   dfmpc::cli::register_quantize(app);
+  dfmpc::cli::register_bench(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
