@@ -6,6 +6,8 @@
 #include <set>
 #include <stdexcept>
 
+#include "passes/equalization.h"
+#include "passes/fold_batchnorm.h"
 #include "passes/pairing.h"
 #include "quant/compensation/compensation.h"
 #include "quant/stats_bridge.h"
@@ -109,6 +111,8 @@ void fold_compensation(QuantizedModel& m, const Graph& fp, const LayerPair& p, c
     m.graph.constant(wname).f = dequantize(qt);
   }
   rep.compensated = true;
+  rep.c = c;
+  rep.partner = fp.nodes[p.high].name;
   rep.c_min = *std::min_element(c.begin(), c.end());
   rep.c_max = *std::max_element(c.begin(), c.end());
   double s = 0;
@@ -136,14 +140,26 @@ const char* method_name(Method m) {
   return "?";
 }
 
-std::string default_stats_mode(Method) { return "keep"; }
+std::string default_stats_mode(Method m) { return m == Method::dfq ? "mean" : "keep"; }
 
 int64_t quantized_tensor_bytes(const QuantizedTensor& t) {
   return (t.numel() * t.bits + 7) / 8 + t.n_groups() * 8;
 }
 
-QuantizedModel quantize_model(const Graph& fp, const QuantizeConfig& cfg) {
+// DFQ's function-preserving preparation: fold BN, cross-layer equalization, high-bias
+// absorption. The result is the FP reference the rest of the pipeline quantizes.
+Graph prepare_dfq(const Graph& g) {
+  Graph out = g;
+  BnStats bn = fold_batchnorm(out);
+  equalize_cross_layer(out, EqualizeOptions{}, &bn);
+  absorb_high_bias(out, bn);
+  return out;
+}
+
+QuantizedModel quantize_model(const Graph& original, const QuantizeConfig& cfg) {
   const auto t0 = std::chrono::steady_clock::now();
+  const Graph prepared = cfg.method == Method::dfq ? prepare_dfq(original) : Graph{};
+  const Graph& fp = cfg.method == Method::dfq ? prepared : original;
   QuantizedModel m;
   m.graph = fp;
   const PairingPlan plan = find_pairs(fp);

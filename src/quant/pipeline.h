@@ -32,6 +32,8 @@ struct LayerReport {
   double scale_min = 0, scale_max = 0;
   double rel_error = 0;                  // ||W^ - W|| / ||W||
   double c_min = 0, c_mean = 0, c_max = 0;  // compensation of a low layer's channels
+  std::vector<double> c;                     // per channel
+  std::string partner;                       // the high layer a low layer is paired with
   bool compensated = false;
 };
 

@@ -14,7 +14,6 @@ QuantizedTensor make_quantized(const WeightView& w, int bits, Granularity g) {
   return t;
 }
 
-
 float abs_max(std::span<const float> x) {
   float m[k_lanes] = {};
   size_t i = 0;

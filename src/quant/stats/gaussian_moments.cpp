@@ -1,0 +1,90 @@
+#include "quant/stats/gaussian_moments.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <numbers>
+
+namespace dfmpc {
+namespace {
+
+constexpr double k_tmax = 40.0;  // |t| beyond this: Phi is 0 or 1 to double precision
+
+// Relative threshold under which s counts as 0 (deterministic input).
+bool degenerate(double m, double s) {
+  return !(s > 1e-300) || s <= 1e-12 * std::fabs(m);
+}
+
+// Standard normal Z clipped to [a, b] (a <= b, each in [-k_tmax, k_tmax] or +-inf).
+// Returns mean and variance of clip(Z, a, b).
+GaussMoments clipped_standard(double a, double b) {
+  const double ac = std::clamp(a, -k_tmax, k_tmax), bc = std::clamp(b, -k_tmax, k_tmax);
+  const double Pa = normal_cdf(ac), Qb = normal_cdf(-bc), pa = normal_pdf(ac), pb = normal_pdf(bc);
+  const double mid = std::max(0.0, normal_cdf(bc) - Pa);  // P(a < Z < b)
+  // E[clip] = a P(Z<a) + b P(Z>b) + E[Z; a<Z<b], E[Z; a<Z<b] = phi(a) - phi(b).
+  const double mean = ac * Pa + bc * Qb + (pa - pb);
+  // E[clip^2] = a^2 P(Z<a) + b^2 P(Z>b) + E[Z^2; a<Z<b], E[Z^2; a<Z<b] = mid + a phi(a) - b phi(b).
+  const double second = ac * ac * Pa + bc * bc * Qb + mid + ac * pa - bc * pb;
+  return {mean, std::max(0.0, second - mean * mean)};
+}
+
+}  // namespace
+
+double normal_pdf(double t) { return std::exp(-0.5 * t * t) / std::sqrt(2.0 * std::numbers::pi); }
+double normal_cdf(double t) { return 0.5 * std::erfc(-t / std::numbers::sqrt2); }
+
+GaussMoments identity_moments(double m, double s) { return {m, s * s}; }
+
+GaussMoments relu_moments(double m, double s) {
+  s = std::fabs(s);
+  if (degenerate(m, s)) return {std::max(m, 0.0), 0.0};
+  const double t = std::clamp(m / s, -k_tmax, k_tmax);
+  const double P = normal_cdf(t), Q = normal_cdf(-t), p = normal_pdf(t);
+  // E = s (t P + phi). In units of s^2 the variance
+  //   g(t) = (1 + t^2) P + t phi - (t P + phi)^2 = P + t^2 P Q + t phi (Q - P) - phi^2
+  // has no cancellation of O(t^2) terms for large t (P Q is computed from erfc).
+  const double mean = s * (t * P + p);
+  const double g = P + t * t * P * Q + t * p * (Q - P) - p * p;
+  return {std::max(0.0, mean), s * s * std::clamp(g, 0.0, 1.0)};
+}
+
+GaussMoments clip_moments(double m, double s, double lo, double hi) {
+  s = std::fabs(s);
+  if (lo > hi) std::swap(lo, hi);
+  if (degenerate(m, s)) return {std::clamp(m, lo, hi), 0.0};
+  const double a = (lo - m) / s, b = (hi - m) / s;  // +-inf stays +-inf, clamped inside
+  const GaussMoments z = clipped_standard(a, b);
+  double mean = m + s * z.mean;
+  mean = std::clamp(mean, lo, hi);
+  return {mean, s * s * std::min(z.var, 1.0)};
+}
+
+GaussMoments max_of_normals_moments(double m, double s, int n, double rho) {
+  s = std::fabs(s);
+  if (n <= 1 || degenerate(m, s)) return {m, s * s};
+  rho = std::clamp(rho, 0.0, 1.0);
+  // E and Var of the max of n iid N(0,1), by quadrature of n z phi(z) Phi(z)^(n-1).
+  static std::mutex mu;
+  static std::map<int, GaussMoments> cache;
+  GaussMoments mn;
+  {
+    std::lock_guard lock(mu);
+    auto it = cache.find(n);
+    if (it == cache.end()) {
+      double e1 = 0, e2 = 0;
+      const double h = 1e-3;
+      for (double z = -12.0; z <= 12.0; z += h) {
+        const double d = n * normal_pdf(z) * std::pow(normal_cdf(z), n - 1) * h;
+        e1 += z * d;
+        e2 += z * z * d;
+      }
+      it = cache.emplace(n, GaussMoments{e1, std::max(0.0, e2 - e1 * e1)}).first;
+    }
+    mn = it->second;
+  }
+  return {m + s * std::sqrt(1.0 - rho) * mn.mean, s * s * (rho + (1.0 - rho) * mn.var)};
+}
+
+}  // namespace dfmpc

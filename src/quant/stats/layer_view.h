@@ -1,0 +1,79 @@
+// Internal helpers of the statistics repair (not a public API).
+#pragma once
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "quant/stats/moment_propagation.h"
+
+namespace dfmpc::stats_detail {
+
+inline bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+
+// The weights of a Conv ([O, I/g, kh, kw]) or a Gemm as [J, K] (alpha folded in), with the
+// geometry that lets conv_moment_terms() treat a Gemm as a 1x1 conv on a 1x1 image.
+struct LayerView {
+  ConvGeom geom;
+  std::vector<float> w;  // OIHW / [J, K]
+  bool gemm = false, trans_b = false;
+  double alpha = 1.0;
+};
+
+inline LayerView view_of(const Graph& g, const Node& n, const std::map<std::string, Shape>& shapes) {
+  LayerView v;
+  const Tensor& W = g.constant(n.inputs.at(1));
+  if (n.op == "Conv") {
+    v.geom = conv_node_geom(g, n, shapes);
+    v.w = W.f;
+    return v;
+  }
+  v.gemm = true;
+  if (n.attr_i("transA", 0) != 0) throw ModelError(n.where() + ": Gemm with transA cannot be repaired");
+  if (W.shape.size() != 2) throw ModelError(n.where() + ": Gemm weight is not 2-D");
+  v.trans_b = n.attr_i("transB", 0) != 0;
+  v.alpha = n.attr_f("alpha", 1.0f);
+  const int64_t J = v.trans_b ? W.dim(0) : W.dim(1), K = v.trans_b ? W.dim(1) : W.dim(0);
+  v.w.resize(J * K);
+  for (int64_t j = 0; j < J; ++j)
+    for (int64_t k = 0; k < K; ++k)
+      v.w[j * K + k] = static_cast<float>(v.alpha * W.f[v.trans_b ? j * K + k : k * J + j]);
+  v.geom.c_in = K;
+  v.geom.c_out = J;
+  v.geom.h = v.geom.w = 1;
+  return v;
+}
+
+// Makes input `input` of node `node` an initializer only that node reads (copying it when
+// another node shares it), so editing it is local; returns its name.
+inline std::string own_initializer(Graph& q, int node, size_t input, const std::string& tag) {
+  const std::string v = q.nodes[node].inputs[input];
+  if (q.consumers_of(v).size() <= 1) return v;
+  std::string fresh = q.nodes[node].name + "/" + tag;
+  while (q.initializers.count(fresh)) fresh += "_";
+  q.initializers[fresh] = q.constant(v);
+  q.nodes[node].inputs[input] = fresh;
+  return fresh;
+}
+
+// The BN reading value `v` as its only consumer (with constant parameters), or -1.
+inline int following_bn(const Graph& q, const std::string& v) {
+  if (q.is_graph_output(v)) return -1;
+  const auto c = q.consumers_of(v);
+  if (c.size() != 1) return -1;
+  const Node& n = q.nodes[c[0]];
+  if (n.op != "BatchNormalization" || n.inputs.at(0) != v) return -1;
+  for (size_t k = 1; k < 5; ++k)
+    if (n.inputs.size() <= k || !q.is_const(n.inputs[k])) return -1;
+  return c[0];
+}
+
+// Writes a per-output-channel affine correction into a BN-less Conv / Gemm of q:
+// W' = s W, b' = s (b - shift) + (1 - s) m   (the bias input is created when absent).
+void scale_layer(Graph& q, int node, const LayerView& view, const std::vector<double>& s,
+                 const std::vector<double>& shift, const std::vector<double>& fp_mean);
+
+}  // namespace dfmpc::stats_detail
