@@ -47,7 +47,7 @@ std::vector<Row> suite_rows(const std::string& suite) {
     rows.push_back({"FP32", {}, true});
     for (auto [lo, hi] : mp) {
       rows.push_back({"Original", make(Method::none, lo, hi, "keep")});
-      rows.push_back({"DF-MPC literal (stats keep)", make(Method::dfmpc, lo, hi, "keep")});
+      rows.push_back({"DF-MPC literal", make(Method::dfmpc, lo, hi, "keep")});
     }
   } else if (suite == "ablation") {
     rows.push_back({"FP32", {}, true});
