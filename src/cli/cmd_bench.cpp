@@ -24,14 +24,20 @@ struct Row {
   bool fp32 = false;
 };
 
-QuantizeConfig make(Method m, int low, int high, const std::string& stats, Granularity g = Granularity::per_tensor) {
+QuantizeConfig make(Method m, int low, int high, const std::string& stats, Granularity g = Granularity::per_tensor,
+                    bool compensate = true) {
   QuantizeConfig c;
+  c.compensate = compensate;
   c.method = m;
   c.low_bits = low;
   c.high_bits = high;
   c.stats = stats;
   c.granularity = g;
   return c;
+}
+
+QuantizeConfig dfmpc_default(int low, int high) {
+  return make(Method::dfmpc, low, high, default_stats_mode(Method::dfmpc), Granularity::per_tensor, kDefaultCompensation);
 }
 
 std::vector<Row> suite_rows(const std::string& suite) {
@@ -41,7 +47,8 @@ std::vector<Row> suite_rows(const std::string& suite) {
     rows.push_back({"FP32", {}, true});
     for (auto [lo, hi] : {std::pair{2, 6}, std::pair{3, 6}, std::pair{6, 6}}) {
       rows.push_back({"Original", make(Method::none, lo, hi, "keep")});
-      rows.push_back({"DF-MPC", make(Method::dfmpc, lo, hi, default_stats_mode(Method::dfmpc))});
+      rows.push_back({"DF-MPC literal (Eq. 27, stats keep)", make(Method::dfmpc, lo, hi, "keep")});
+      rows.push_back({"dfmpc default", dfmpc_default(lo, hi)});
     }
   } else if (suite == "crosscheck") {
     rows.push_back({"FP32", {}, true});
@@ -57,7 +64,9 @@ std::vector<Row> suite_rows(const std::string& suite) {
       rows.push_back({"+ mean repair", make(Method::none, lo, hi, "mean")});
       rows.push_back({"+ variance repair", make(Method::none, lo, hi, "ratio")});
       rows.push_back({"+ c with repaired stats", make(Method::dfmpc, lo, hi, "ratio")});
-      rows.push_back({"default (dfmpc)", make(Method::dfmpc, lo, hi, default_stats_mode(Method::dfmpc))});
+      rows.push_back({"+ c, fitted covariance stats", make(Method::dfmpc, lo, hi, "fitted")});
+      rows.push_back({"fitted covariance stats, no c", make(Method::none, lo, hi, "fitted")});
+      rows.push_back({"default dfmpc (ratio, no c)", dfmpc_default(lo, hi)});
     }
   } else if (suite == "methods") {
     rows.push_back({"FP32", {}, true});
@@ -69,13 +78,13 @@ std::vector<Row> suite_rows(const std::string& suite) {
       }
       rows.push_back({"squant per-channel", make(Method::squant, b, b, "keep", Granularity::per_channel)});
       rows.push_back({"dfq per-tensor", make(Method::dfq, b, b, default_stats_mode(Method::dfq))});
-      rows.push_back({"dfmpc", make(Method::dfmpc, b, b, default_stats_mode(Method::dfmpc))});
+      rows.push_back({"dfmpc", dfmpc_default(b, b)});
     }
     for (auto [lo, hi] : {std::pair{2, 6}, std::pair{3, 6}}) {
       rows.push_back({"Original", make(Method::none, lo, hi, "keep")});
       rows.push_back({"rtn per-channel", make(Method::rtn, lo, hi, "keep", Granularity::per_channel)});
       rows.push_back({"squant per-channel", make(Method::squant, lo, hi, "keep", Granularity::per_channel)});
-      rows.push_back({"dfmpc", make(Method::dfmpc, lo, hi, default_stats_mode(Method::dfmpc))});
+      rows.push_back({"dfmpc", dfmpc_default(lo, hi)});
     }
   } else {
     throw CLI::ValidationError("--suite", "unknown suite '" + suite + "' (demo, crosscheck, ablation, methods)");

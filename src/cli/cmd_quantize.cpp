@@ -13,7 +13,7 @@ namespace dfmpc::cli {
 
 namespace {
 struct QuantizeFlags {
-  std::string model, out, packed, bits = "2/6", method = "dfmpc", stats, granularity = "tensor";
+  std::string model, out, packed, bits = "2/6", method = "dfmpc", stats, granularity = "tensor", compensation;
   int edge_bits = 8;
   double lambda1 = 0.5, lambda2 = 0.0;
   bool json = false, asymmetric = false;
@@ -46,6 +46,7 @@ nlohmann::json report_json(const QuantizeFlags& f, const QuantizeConfig& cfg, co
   nlohmann::json r{{"model", f.model}, {"output", f.out}, {"method", method_name(cfg.method)},
                    {"bits", {{"low", cfg.low_bits}, {"high", cfg.high_bits}, {"edge", cfg.edge_bits}}},
                    {"lambda1", cfg.lambda1}, {"lambda2", cfg.lambda2}, {"stats", cfg.stats},
+                   {"compensation", cfg.method == Method::dfmpc && cfg.compensate ? "eq27" : "off"},
                    {"pairs", m.report.pairs}, {"seconds", m.report.seconds},
                    {"size_mb", {{"fp32", m.report.fp32_bytes / 1e6}, {"quantized", m.report.quantized_bytes / 1e6}}},
                    {"layers", layers}};
@@ -61,6 +62,7 @@ void run_quantize(const QuantizeFlags& f) {
   cfg.lambda1 = f.lambda1;
   cfg.lambda2 = f.lambda2;
   cfg.stats = f.stats.empty() ? default_stats_mode(cfg.method) : f.stats;
+  cfg.compensate = f.compensation.empty() ? kDefaultCompensation : f.compensation == "eq27";
   cfg.granularity = f.granularity == "channel" ? Granularity::per_channel : Granularity::per_tensor;
   cfg.asymmetric = f.asymmetric;
   for (int b : {cfg.low_bits, cfg.high_bits, cfg.edge_bits})
@@ -79,8 +81,8 @@ void run_quantize(const QuantizeFlags& f) {
   for (const auto& l : m.report.layers)
     fmt::print("{:<42} {:<5} {:<7} {:>4} {:>8} {:>9.4f} {:>22}\n", l.node, l.role, l.scheme, l.bits, l.params, l.rel_error,
                l.compensated ? fmt::format("{:.3f}/{:.3f}/{:.3f}", l.c_min, l.c_mean, l.c_max) : "");
-  fmt::print("\nmethod {} bits {}/{} edge {} stats {}: {:.3f} MB -> {:.3f} MB at true bit widths, {:.1f} ms\n",
-             method_name(cfg.method), cfg.low_bits, cfg.high_bits, cfg.edge_bits, cfg.stats, m.report.fp32_bytes / 1e6,
+  fmt::print("\nmethod {} (compensation {}) bits {}/{} edge {} stats {}: {:.3f} MB -> {:.3f} MB at true bit widths, {:.1f} ms\n",
+             method_name(cfg.method), cfg.method == Method::dfmpc && cfg.compensate ? "eq27" : "off", cfg.low_bits, cfg.high_bits, cfg.edge_bits, cfg.stats, m.report.fp32_bytes / 1e6,
              m.report.quantized_bytes / 1e6, m.report.seconds * 1e3);
   fmt::print("wrote {}\n", f.out);
   if (packed_bytes >= 0) fmt::print("wrote {} ({} bytes)\n", f.packed, packed_bytes);
@@ -104,6 +106,10 @@ void register_quantize(CLI::App& app) {
   cmd->add_option("--stats", f->stats,
                  "BN statistics of the quantized model: keep (the paper's literal reading), mean, additive, noise, "
                  "ratio, fitted (see docs/decisions.md); default depends on --method");
+  cmd->add_option("--compensation", f->compensation,
+                 "dfmpc: eq27 folds the paper's closed-form c_j, off keeps pairing + statistics only "
+                 "(default off: c lowered accuracy in every measurement, docs/decisions.md)")
+      ->check(CLI::IsMember({"eq27", "off"}));
   cmd->add_option("--granularity", f->granularity, "Weight scales per tensor or per output channel")
       ->check(CLI::IsMember({"tensor", "channel"}))
       ->capture_default_str();

@@ -140,7 +140,11 @@ const char* method_name(Method m) {
   return "?";
 }
 
-std::string default_stats_mode(Method m) { return m == Method::dfq ? "mean" : "keep"; }
+std::string default_stats_mode(Method m) {
+  if (m == Method::dfq) return "mean";  // DFQ's analytic bias correction
+  if (m == Method::dfmpc) return "ratio";
+  return "keep";
+}
 
 int64_t quantized_tensor_bytes(const QuantizedTensor& t) {
   return (t.numel() * t.bits + 7) / 8 + t.n_groups() * 8;
@@ -196,7 +200,7 @@ QuantizedModel quantize_model(const Graph& original, const QuantizeConfig& cfg) 
     m.report.layers.push_back(rep);
   }
   if (cfg.stats != "keep") repair_bn_statistics(fp, m, cfg.stats);
-  if (cfg.method == Method::dfmpc)
+  if (cfg.method == Method::dfmpc && cfg.compensate)
     for (const auto& p : plan.pairs) fold_compensation(m, fp, p, cfg, m.report.layers[report_of.at(p.low)]);
   for (auto& rep : m.report.layers) {
     rep.rel_error = rel_error(fp.constant(rep.weight).f, m.graph.constant(rep.weight).f);

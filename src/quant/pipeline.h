@@ -21,7 +21,8 @@ struct QuantizeConfig {
   Granularity granularity = Granularity::per_tensor;
   bool asymmetric = false;  // rtn: asymmetric min/max grid instead of symmetric
   double lambda1 = 0.5, lambda2 = 0.0;
-  std::string stats = "keep";  // BN statistics of the quantized model: keep | mean | additive | ratio
+  std::string stats = "keep";  // BN statistics of the quantized model: keep | mean | additive | ratio | ...
+  bool compensate = true;      // dfmpc: fold the Eq. 27 coefficients c_j (false: pairing + statistics only)
 };
 
 struct LayerReport {
@@ -51,8 +52,10 @@ struct QuantizedModel {
   QuantizeReport report;
 };
 
-// The statistics mode a method uses unless told otherwise.
+// The statistics mode a method uses unless told otherwise (docs/decisions.md section 6).
 std::string default_stats_mode(Method m);
+// Whether dfmpc folds Eq. 27's c by default (docs/decisions.md section 6).
+constexpr bool kDefaultCompensation = false;
 
 QuantizedModel quantize_model(const Graph& fp, const QuantizeConfig& cfg);
 

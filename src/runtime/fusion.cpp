@@ -1,12 +1,19 @@
 #include "runtime/fusion.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <map>
 #include <memory>
+#include <set>
+#include <string_view>
 
+#include "runtime/kernels/blocked.h"
 #include "runtime/kernels/conv.h"
+#include "runtime/kernels/conv_blocked.h"
 #include "runtime/ops/conv_geom.h"
 #include "runtime/ops/op_registry.h"
 #include "runtime/ops/ops.h"
+#include "runtime/ops/shape_params.h"
 
 namespace dfmpc {
 
@@ -24,32 +31,50 @@ void fold_bn_into_conv(std::vector<float>& w, std::vector<float>& b, int64_t c_o
 
 namespace {
 
-// A Conv with folded BN and fused epilogue; the oneDNN kernel is built on first use, when
-// the input's spatial size is known, and rebuilt only if that size changes.
+enum class Layout { plain, blocked };
+
+// Name of the blocked (nChw8c) copy of value `v`; the plain copy keeps the graph's name, so
+// graph outputs and reference ops see what they always saw.
+constexpr std::string_view kBlockedSuffix = "\x1f" "nChw8c";
+std::string blocked_name(const std::string& v) { return v + std::string(kBlockedSuffix); }
+
+// A Conv with folded BN and fused epilogue; the kernel is built on first use, when the
+// input's spatial size is known, and rebuilt only if that size changes. `blocked` convs read
+// and write nChw8c (BlockedConvKernel); the others plain NCHW (ConvKernel).
 struct FusedConv {
   const Node* conv;
   Shape w_shape;
   std::vector<float> w, b;
   Epilogue ep;
+  bool blocked = false;
   std::unique_ptr<ConvKernel> kernel;
+  std::unique_ptr<BlockedConvKernel> bkernel;
   Shape kernel_input;  // [C, H, W] the kernel was built for
 
   void run(std::span<const Tensor* const> in, std::span<Tensor* const> out) {
     const Tensor& x = *in[0];
     const ConvGeom g = conv_geom(*conv, x.shape, w_shape);
     const Shape chw(x.shape.begin() + 1, x.shape.end());
-    if (!kernel || chw != kernel_input) {
-      kernel = std::make_unique<ConvKernel>(g, w.data(), b.empty() ? nullptr : b.data(), ep);
+    const float* bias = b.empty() ? nullptr : b.data();
+    if ((blocked ? !bkernel : !kernel) || chw != kernel_input) {
+      if (blocked) bkernel = std::make_unique<BlockedConvKernel>(g, w.data(), bias, ep);
+      else kernel = std::make_unique<ConvKernel>(g, w.data(), bias, ep);
       kernel_input = chw;
     }
     Tensor& y = *out[0];
-    y.dtype = DType::f32;
-    y.shape = {x.shape[0], g.c_out, g.out_h(), g.out_w()};
-    y.f.resize(static_cast<size_t>(shape_numel(y.shape)));
+    const Shape ys{x.shape[0], g.c_out, g.out_h(), g.out_w()};
     const Tensor* residual = in.size() > 1 ? in[1] : nullptr;
-    if (residual && residual->shape != y.shape)
+    if (residual && residual->shape != ys)
       throw ModelError(conv->where() + ": residual " + shape_str(residual->shape) +
-                       " does not match the conv output " + shape_str(y.shape));
+                       " does not match the conv output " + shape_str(ys));
+    if (blocked) {
+      blk::prepare(y, ys);
+      bkernel->run(x.shape[0], blk::data(x), residual ? blk::data(*residual) : nullptr, blk::data(y));
+      return;
+    }
+    y.dtype = DType::f32;
+    y.shape = ys;
+    y.f.resize(static_cast<size_t>(shape_numel(y.shape)));
     kernel->run(x.shape[0], x.f.data(), residual ? residual->f.data() : nullptr, y.f.data());
   }
 };
@@ -69,82 +94,217 @@ bool all_const(const Graph& g, const Node& n, size_t from) {
   return true;
 }
 
+using RunFn = decltype(ExecStep::run);
+
+// A step before value ids are assigned: values by name, with the layout each input must
+// have and the layout the step writes.
+struct Proto {
+  std::vector<std::string> in, out;
+  std::vector<Layout> in_layout;
+  Layout out_layout = Layout::plain;
+  RunFn run;
+  bool concurrent = true;
+};
+
+// The blocked layout is on unless DFMPC_LAYOUT=plain (for A/B measurements).
+bool blocked_layout_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("DFMPC_LAYOUT");
+    return !(e && std::string(e) == "plain");
+  }();
+  return on;
+}
+
+Proto fused_conv_step(const Graph& g, const Node& n, size_t k, std::vector<bool>& done, int& last) {
+  auto fc = std::make_shared<FusedConv>();
+  fc->conv = &n;
+  const Tensor& w = g.constant(n.inputs[1]);
+  fc->w_shape = w.shape;
+  fc->w = w.f;
+  if (n.inputs.size() > 2 && !n.inputs[2].empty()) fc->b = g.constant(n.inputs[2]).f;
+  std::string cur = n.outputs[0];
+  last = static_cast<int>(k);
+  int idx = -1;
+  std::string residual;
+  const Node* next = sole_consumer(g, cur, done, idx);
+  if (next && next->op == "BatchNormalization" && next->outputs.size() == 1 && all_const(g, *next, 1)) {
+    fold_bn_into_conv(fc->w, fc->b, w.shape.at(0), g.constant(next->inputs[1]), g.constant(next->inputs[2]),
+                      g.constant(next->inputs[3]), g.constant(next->inputs[4]), next->attr_f("epsilon", 1e-5f));
+    done[idx] = true, last = idx, cur = next->outputs[0];
+    next = sole_consumer(g, cur, done, idx);
+  }
+  if (next && next->op == "Add" && next->inputs.size() == 2) {
+    residual = next->inputs[0] == cur ? next->inputs[1] : next->inputs[0];
+    if (residual != cur && !g.is_const(residual)) {
+      fc->ep.add_residual = true;
+      done[idx] = true, last = idx, cur = next->outputs[0];
+      next = sole_consumer(g, cur, done, idx);
+    } else {
+      residual.clear();
+    }
+  }
+  if (next && next->op == "Relu") {
+    fc->ep.act = Activation::relu;
+    done[idx] = true, last = idx, cur = next->outputs[0];
+  } else if (next && next->op == "Clip" && all_const(g, *next, 1)) {
+    std::vector<const Tensor*> bounds{nullptr};
+    for (size_t j = 1; j < next->inputs.size(); ++j)
+      bounds.push_back(next->inputs[j].empty() ? nullptr : &g.constant(next->inputs[j]));
+    const auto [lo, hi] = ops::clip_bounds(*next, g.opset, bounds);
+    fc->ep.act = Activation::clip;
+    fc->ep.clip_lo = lo;
+    fc->ep.clip_hi = hi;
+    done[idx] = true, last = idx, cur = next->outputs[0];
+  }
+  // Grouped (depthwise) convolutions stay on the plain path: oneDNN's plain kernels suit them.
+  fc->blocked = blocked_layout_enabled() && w.shape.size() == 4 && n.attr_i("group", 1) == 1;
+  const Layout lay = fc->blocked ? Layout::blocked : Layout::plain;
+  Proto p;
+  p.in = {n.inputs[0]};
+  p.in_layout = {lay};
+  if (!residual.empty()) p.in.push_back(residual), p.in_layout.push_back(lay);
+  p.out = {cur};
+  p.out_layout = lay;
+  p.run = [fc](int64_t, std::span<const Tensor* const> in, std::span<Tensor* const> out) { fc->run(in, out); };
+  p.concurrent = fc->blocked;  // ConvKernel keeps per-call state
+  done[k] = true;
+  return p;
+}
+
+// Blocked-layout versions of the data movement ops that sit between convolutions (the
+// option-A shortcut's Slice and Pad, the final GlobalAveragePool), used when their data input
+// is produced blocked. Returns a Proto without `run` for any other op.
+Proto blocked_op_step(const Node& n) {
+  Proto p;
+  if (n.op != "Slice" && n.op != "Pad" && n.op != "GlobalAveragePool") return p;
+  if (n.outputs.size() != 1) return p;
+  p.in = n.inputs;
+  p.in_layout.assign(n.inputs.size(), Layout::plain);
+  p.in_layout[0] = Layout::blocked;
+  p.out = n.outputs;
+  const Node* node = &n;
+  if (n.op == "Slice") {
+    p.out_layout = Layout::blocked;
+    p.run = [node](int64_t opset, std::span<const Tensor* const> in, std::span<Tensor* const> out) {
+      const ops::SliceParams sp = ops::slice_params(*node, opset, in);
+      blk::slice(*in[0], sp.begin, sp.step, sp.out, *out[0]);
+    };
+  } else if (n.op == "Pad") {
+    p.out_layout = Layout::blocked;
+    p.run = [node](int64_t opset, std::span<const Tensor* const> in, std::span<Tensor* const> out) {
+      const ops::PadParams pp = ops::pad_params(*node, opset, in);
+      blk::pad(*in[0], pp.pads, pp.value, pp.out, *out[0]);
+    };
+  } else {
+    p.out_layout = Layout::plain;
+    p.run = [](int64_t, std::span<const Tensor* const> in, std::span<Tensor* const> out) {
+      blk::global_average_pool(*in[0], *out[0]);
+    };
+  }
+  return p;
+}
+
+// Orders the steps, names each value by the layout it is stored in, and inserts layout
+// conversions right after a value is produced (or at the start for graph inputs and
+// constants) wherever a consumer, or the graph output, needs the other layout.
+std::vector<ExecStep> assign_layouts(const Graph& g, std::vector<Proto>& protos,
+                                     const std::function<int(const std::string&)>& id_of) {
+  std::map<std::string, Layout> produced;
+  for (const Proto& p : protos)
+    for (const auto& o : p.out) produced[o] = p.out_layout;
+  auto layout_of = [&](const std::string& v) {
+    const auto it = produced.find(v);
+    return it == produced.end() ? Layout::plain : it->second;
+  };
+  auto name_in = [](const std::string& v, Layout l) { return l == Layout::blocked ? blocked_name(v) : v; };
+  std::set<std::pair<std::string, Layout>> needed;
+  for (const Proto& p : protos)
+    for (size_t k = 0; k < p.in.size(); ++k)
+      if (!p.in[k].empty()) needed.insert({p.in[k], p.in_layout[k]});
+  for (const auto& o : g.outputs) needed.insert({o.name, Layout::plain});
+
+  std::vector<ExecStep> steps;
+  auto convert = [&](const std::string& v) {  // conversions of v that someone needs
+    const Layout have = layout_of(v);
+    for (Layout want : {Layout::plain, Layout::blocked}) {
+      if (want == have || !needed.count({v, want})) continue;
+      ExecStep s;
+      s.in = {id_of(name_in(v, have))};
+      s.out = {id_of(name_in(v, want))};
+      if (want == Layout::blocked)
+        s.run = [](int64_t, std::span<const Tensor* const> in, std::span<Tensor* const> out) {
+          blk::to_blocked(*in[0], *out[0]);
+        };
+      else
+        s.run = [](int64_t, std::span<const Tensor* const> in, std::span<Tensor* const> out) {
+          blk::to_plain(*in[0], *out[0]);
+        };
+      steps.push_back(std::move(s));
+    }
+  };
+  std::set<std::string> sources;  // values no step produces
+  for (const auto& [v, l] : needed)
+    if (!produced.count(v)) sources.insert(v);
+  for (const auto& v : sources) convert(v);
+  for (Proto& p : protos) {
+    ExecStep s;
+    for (size_t k = 0; k < p.in.size(); ++k) s.in.push_back(p.in[k].empty() ? -1 : id_of(name_in(p.in[k], p.in_layout[k])));
+    for (const auto& o : p.out) s.out.push_back(id_of(name_in(o, p.out_layout)));
+    s.run = std::move(p.run);
+    s.concurrent = p.concurrent;
+    steps.push_back(std::move(s));
+    for (const auto& o : p.out) convert(o);
+  }
+  return steps;
+}
+
 }  // namespace
+
+bool is_blocked_value(const std::string& name) { return name.ends_with(kBlockedSuffix); }
 
 std::vector<ExecStep> plan_steps(const Graph& g, bool fuse,
                                  const std::function<int(const std::string&)>& id_of) {
-  std::vector<ExecStep> steps;
+  std::vector<Proto> protos;
+  std::set<std::string> blocked_values;  // produced in the blocked layout
+  auto add = [&](Proto&& p) {
+    if (p.out_layout == Layout::blocked) blocked_values.insert(p.out.begin(), p.out.end());
+    protos.push_back(std::move(p));
+  };
   std::vector<bool> done(g.nodes.size(), false);
   // Fused steps are emitted where their last node stood, so residual inputs are ready.
-  std::vector<std::vector<ExecStep>> emit_at(g.nodes.size());
+  std::vector<std::vector<Proto>> emit_at(g.nodes.size());
   for (size_t k = 0; k < g.nodes.size(); ++k) {
     if (done[k]) {
-      for (auto& s : emit_at[k]) steps.push_back(std::move(s));
+      for (auto& p : emit_at[k]) add(std::move(p));
       continue;
     }
     const Node& n = g.nodes[k];
     const OpDef& def = checked_op(n);
     if (fuse && n.op == "Conv" && n.inputs.size() >= 2 && all_const(g, n, 1)) {
-      auto fc = std::make_shared<FusedConv>();
-      fc->conv = &n;
-      const Tensor& w = g.constant(n.inputs[1]);
-      fc->w_shape = w.shape;
-      fc->w = w.f;
-      if (n.inputs.size() > 2 && !n.inputs[2].empty()) fc->b = g.constant(n.inputs[2]).f;
-      std::string cur = n.outputs[0];
-      int last = static_cast<int>(k), idx = -1;
-      std::string residual;
-      const Node* next = sole_consumer(g, cur, done, idx);
-      if (next && next->op == "BatchNormalization" && next->outputs.size() == 1 && all_const(g, *next, 1)) {
-        fold_bn_into_conv(fc->w, fc->b, w.shape.at(0), g.constant(next->inputs[1]), g.constant(next->inputs[2]),
-                          g.constant(next->inputs[3]), g.constant(next->inputs[4]), next->attr_f("epsilon", 1e-5f));
-        done[idx] = true, last = idx, cur = next->outputs[0];
-        next = sole_consumer(g, cur, done, idx);
-      }
-      if (next && next->op == "Add" && next->inputs.size() == 2) {
-        residual = next->inputs[0] == cur ? next->inputs[1] : next->inputs[0];
-        if (residual != cur && !g.is_const(residual)) {
-          fc->ep.add_residual = true;
-          done[idx] = true, last = idx, cur = next->outputs[0];
-          next = sole_consumer(g, cur, done, idx);
-        } else {
-          residual.clear();
-        }
-      }
-      if (next && next->op == "Relu") {
-        fc->ep.act = Activation::relu;
-        done[idx] = true, last = idx, cur = next->outputs[0];
-      } else if (next && next->op == "Clip" && all_const(g, *next, 1)) {
-        std::vector<const Tensor*> bounds{nullptr};
-        for (size_t j = 1; j < next->inputs.size(); ++j)
-          bounds.push_back(next->inputs[j].empty() ? nullptr : &g.constant(next->inputs[j]));
-        const auto [lo, hi] = ops::clip_bounds(*next, g.opset, bounds);
-        fc->ep.act = Activation::clip;
-        fc->ep.clip_lo = lo;
-        fc->ep.clip_hi = hi;
-        done[idx] = true, last = idx, cur = next->outputs[0];
-      }
-      ExecStep s;
-      s.in = {id_of(n.inputs[0])};
-      if (!residual.empty()) s.in.push_back(id_of(residual));
-      s.out = {id_of(cur)};
-      s.run = [fc](int64_t, std::span<const Tensor* const> in, std::span<Tensor* const> out) { fc->run(in, out); };
-      done[k] = true;
-      if (last == static_cast<int>(k)) steps.push_back(std::move(s));
-      else emit_at[last].push_back(std::move(s));
+      int last = static_cast<int>(k);
+      Proto p = fused_conv_step(g, n, k, done, last);
+      if (last == static_cast<int>(k)) add(std::move(p));
+      else emit_at[last].push_back(std::move(p));
       continue;
     }
-    ExecStep s;
-    for (const auto& in : n.inputs) s.in.push_back(id_of(in));
-    for (const auto& out : n.outputs) s.out.push_back(id_of(out));
+    if (fuse && !n.inputs.empty() && blocked_values.count(n.inputs[0])) {
+      if (auto p = blocked_op_step(n); p.run) {
+        add(std::move(p));
+        continue;
+      }
+    }
+    Proto p;
+    p.in = n.inputs;
+    p.in_layout.assign(n.inputs.size(), Layout::plain);
+    p.out = n.outputs;
     const Node* node = &n;
     const OpFn fn = def.run;
-    s.run = [node, fn](int64_t opset, std::span<const Tensor* const> in, std::span<Tensor* const> out) {
+    p.run = [node, fn](int64_t opset, std::span<const Tensor* const> in, std::span<Tensor* const> out) {
       fn(*node, opset, in, out);
     };
-    steps.push_back(std::move(s));
+    add(std::move(p));
   }
-  return steps;
+  return assign_layouts(g, protos, id_of);
 }
 
 }  // namespace dfmpc

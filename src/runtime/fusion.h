@@ -1,6 +1,9 @@
 // Turns graph nodes into execution steps. With `fuse`, Conv [-> BatchNormalization]
-// [-> Add(residual)] [-> Relu | Clip] chains become one oneDNN convolution with the BN folded
-// into its weights and the rest as post-ops; every other node runs its reference op.
+// [-> Add(residual)] [-> Relu | Clip] chains become one convolution step with the BN folded
+// into its weights and the rest as a fused epilogue; every other node runs its reference op.
+// Fused convolutions (groups 1) keep their activations in the blocked nChw8c layout, as do
+// Slice / Pad / GlobalAveragePool reading them; explicit conversion steps sit where a blocked
+// value meets a plain consumer (or the graph output) and the other way round.
 #pragma once
 #include <functional>
 #include <span>
@@ -14,10 +17,17 @@ namespace dfmpc {
 struct ExecStep {
   std::vector<int> in, out;  // value ids; -1 marks an omitted optional input
   std::function<void(int64_t opset, std::span<const Tensor* const>, std::span<Tensor* const>)> run;
+  // run() may be called concurrently on different tensors (once it has run once with the
+  // same non-batch input shape). False for steps holding per-call state (oneDNN plain convs).
+  bool concurrent = true;
 };
 
 std::vector<ExecStep> plan_steps(const Graph& g, bool fuse,
                                  const std::function<int(const std::string&)>& id_of);
+
+// True for the (synthetic) value names under which plan_steps keeps values in the blocked
+// nChw8c layout (runtime/kernels/blocked.h); such values never leave the executor.
+bool is_blocked_value(const std::string& name);
 
 // Folds an inference BatchNormalization into conv weights [O, ...] and bias (created when
 // empty): w' = w * gamma / sqrt(var + eps), b' = (b - mean) * gamma / sqrt(var + eps) + beta.

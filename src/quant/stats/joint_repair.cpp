@@ -241,7 +241,7 @@ JM weight_layer(Ctx& cx, int k, const JM& x) {
     lr.folded = true;
     lr.weight_scale_min = *std::min_element(s.begin(), s.end());
     lr.weight_scale_max = *std::max_element(s.begin(), s.end());
-    if (lr.weight_scale_min != 1.0 || lr.weight_scale_max != 1.0) cx.report ? cx.report->weights_off_grid = true : false;
+    if (cx.report && (lr.weight_scale_min != 1.0 || lr.weight_scale_max != 1.0)) cx.report->weights_off_grid = true;
     add_report(cx, lr, rel, ratio);
   }
   return r;

@@ -17,6 +17,7 @@
 // Gaussian (x, x^) exactly (Cov by quadrature); Add sums independent branches.
 #pragma once
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,5 +39,10 @@ struct JointMoments {
 std::map<std::string, JointMoments> propagate_joint(const Graph& fp, Graph& q,
                                                     const RepairOptions& opt, bool repair,
                                                     RepairReport* report = nullptr);
+
+// VarianceRepair::covariance: repairs every BN / BN-less Conv that the covariance model
+// reaches; returns the names of the Conv / Gemm / BN nodes it handled (or passed exactly).
+std::set<std::string> repair_covariance(const Graph& fp, Graph& q, const RepairOptions& opt,
+                                        RepairReport* report);
 
 }  // namespace dfmpc

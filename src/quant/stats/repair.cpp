@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -78,10 +79,12 @@ RepairOptions repair_options_from_name(const std::string& name) {
   else if (name == "ratio") o.variance = VarianceRepair::ratio;
   else if (name == "fitted") o.variance = VarianceRepair::fitted;
   else if (name == "joint") o.variance = VarianceRepair::joint;
+  else if (name == "covariance") o.variance = VarianceRepair::covariance;
+  else if (name == "split") o.variance = VarianceRepair::split;
   else if (name == "none") o.mean = false, o.variance = VarianceRepair::none;
   else
     throw std::invalid_argument("unknown statistics repair '" + name +
-                                "' (valid: none, mean_only, additive, noise, ratio, fitted, joint)");
+                                "' (valid: none, mean_only, additive, noise, ratio, fitted, joint, covariance, split)");
   return o;
 }
 
@@ -109,6 +112,12 @@ RepairReport repair_statistics(const Graph& fp, Graph& q, const RepairOptions& o
     propagate_joint(fp, q, opt, true, &report);
     return report;
   }
+  std::set<std::string> handled;
+  RepairOptions plain = opt;
+  if (opt.variance == VarianceRepair::covariance) {
+    handled = repair_covariance(fp, q, opt, &report);
+    plain.variance = VarianceRepair::ratio;
+  }
   const MomentMap mom = propagate_moments(fp, opt.moments);
   const auto shapes = infer_shapes(fp, 2);
   std::map<std::string, int> fp_index;
@@ -119,6 +128,7 @@ RepairReport repair_statistics(const Graph& fp, Graph& q, const RepairOptions& o
     const Node qn = q.nodes[k];  // copy: q.nodes may be edited below
     if ((qn.op != "Conv" && qn.op != "Gemm") || qn.inputs.size() < 2 || !q.is_const(qn.inputs[1])) continue;
     if (qn.op == "Gemm" && !opt.gemm) continue;
+    if (handled.count(qn.name)) continue;
     auto it = fp_index.find(qn.name);
     if (it == fp_index.end()) throw ModelError(qn.where() + ": no node of that name in the FP graph");
     const Node& fn = fp.nodes[it->second];
@@ -153,7 +163,7 @@ RepairReport repair_statistics(const Graph& fp, Graph& q, const RepairOptions& o
       const auto& var = fp.constant(fb.inputs.at(4)).f;
       const double eps = fb.attr_f("epsilon", 1e-5f);
       for (int64_t o = 0; o < O; ++o) sigma2[o] = double(var[o]) + eps;
-      if (opt.variance == VarianceRepair::fitted) {
+      if (plain.variance == VarianceRepair::fitted) {
         corr = fit_input_correlation(tww, sigma2, &lr.fit_rel_rms, &lr.diag_rel_rms);
         lr.fitted = corr;
       }
@@ -181,15 +191,25 @@ RepairReport repair_statistics(const Graph& fp, Graph& q, const RepairOptions& o
                    cwq = twq.covariance(o, corr);
       const double s2 = sigma2[o];
       double var_hat = s2, cov = s2;  // Var(z^) and Cov(z, z^) estimates
-      switch (opt.variance) {
+      switch (plain.variance) {
         case VarianceRepair::none: break;
         case VarianceRepair::additive: var_hat = s2 + (vq_ - vw_); cov = s2 + (cwq - vw_); break;
         case VarianceRepair::noise: var_hat = s2 + (vq_ - 2 * cwq + vw_); break;
+        case VarianceRepair::split: {
+          // W^ = a W + E with E orthogonal to W in the model's metric: the a W part keeps
+          // the FP correlation structure (its variance is a^2 sigma^2, true sigma), the
+          // residual E is noise-like, for which the diagonal model is unbiased.
+          const double a = cwq / vw_;
+          var_hat = a * a * s2 + std::max(0.0, vq_ - a * a * vw_);
+          cov = a * s2;
+          break;
+        }
         case VarianceRepair::ratio:
         case VarianceRepair::fitted:
-        case VarianceRepair::joint: var_hat = s2 * vq_ / vw_; cov = s2 * cwq / vw_; break;
+        case VarianceRepair::joint:
+        case VarianceRepair::covariance: var_hat = s2 * vq_ / vw_; cov = s2 * cwq / vw_; break;
       }
-      if (opt.variance == VarianceRepair::none) cov = s2 * cwq / vw_;
+      if (plain.variance == VarianceRepair::none) cov = s2 * cwq / vw_;
       double r = var_hat / s2;
       if (opt.gain == GainRepair::mmse) {
         // sigma_eff = sigma Var(z^) / Cov(z, z^)  ->  ratio (sigma_eff / sigma)^2.

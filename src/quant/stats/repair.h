@@ -13,6 +13,10 @@
 //      additive: sigma^2 + sum (W^2 - W^2) v  (baselines.md section 6)
 //      noise:    sigma^2 + sum (W^ - W)^2 v   (findings.md section 2)
 //      ratio:    sigma^2 * sum W^^2 v / sum W^2 v  (baselines.md section 6)
+//      split:    W^ = a W + E per output channel (a = <W^, W> / <W, W> in the model's
+//                metric): a^2 sigma^2 + sum E^2 v — the part along W keeps the true
+//                (correlated) variance, the residual is noise-like, for which the diagonal
+//                model is unbiased; = ratio when E = 0, = additive when a = 1;
 //      fitted:   the ratio of the same quadratic forms under an input covariance with a
 //                within-channel tap correlation and a cross-channel correlation fitted, per
 //                layer, to the FP BN's running variances (data-free: the running variances
@@ -21,6 +25,11 @@
 //                statistics a joint FP / quantized moment propagation predicts, with the
 //                quantized activations split into a signal part (FP correlation structure,
 //                fitted as above) and white noise (joint_repair.h);
+//      covariance: full second-order propagation (covariance_propagation.h) through fp and
+//                q side by side; every BN downstream of a quantized layer gets
+//                mu^ = mu + (m_q - m_fp), sigma^2 = sigma^2 V_q / V_fp with the models'
+//                means / variances; layers past the model's reach (pooling, Gemm) get
+//                the `ratio` repair;
 //  - optional gain (GainRepair::mmse): the BN slope is shrunk to the linear MMSE estimate of
 //    the FP BN output from the quantized pre-activation, gamma/sigma * Cov(z, z^)/Var(z^),
 //    with Cov and Var from the chosen covariance model.
@@ -35,11 +44,12 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "quant/stats/covariance_propagation.h"
 #include "quant/stats/moment_propagation.h"
 
 namespace dfmpc {
 
-enum class VarianceRepair { none, additive, noise, ratio, fitted, joint };
+enum class VarianceRepair { none, additive, noise, ratio, fitted, joint, covariance, split };
 enum class GainRepair { none, mmse };
 
 struct RepairOptions {
@@ -47,6 +57,8 @@ struct RepairOptions {
   VarianceRepair variance = VarianceRepair::ratio;   // none = the "mean_only" option
   GainRepair gain = GainRepair::none;
   MomentOptions moments;                             // how fp's moments are propagated
+  CovOptions cov;             // variance = covariance: the model (input prior fitted if
+  bool fit_input_prior = true;  // fit_input_prior is set)
   bool gemm = true;        // repair quantized Gemm layers too (bias; scale per VarianceRepair)
   double min_var_ratio = 1e-2;  // sigma^2 new / old is clamped to [min, 1/min]
 };

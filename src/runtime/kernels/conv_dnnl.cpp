@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <stdexcept>
 #include <string>
@@ -19,6 +20,8 @@
 #include <vector>
 
 #include "runtime/kernels/conv.h"
+#include "runtime/kernels/conv_blocked.h"
+#include "runtime/kernels/thread_pool.h"
 
 namespace dfmpc {
 namespace {
@@ -50,10 +53,16 @@ int omp_default() {  // the default, read before we first change anything
 }
 
 // OpenMP thread counts are per calling thread: apply the requested count on the thread that
-// runs the kernel (one cheap call when already in effect).
+// runs the kernel (one cheap call when already in effect). The blocked kernels run oneDNN
+// single-threaded inside the dfmpc pool and leave 1 behind, so the default is restored too.
 void apply_num_threads() {
-  const int want = g_num_threads.load(std::memory_order_relaxed);
+  const int n = g_num_threads.load(std::memory_order_relaxed);
+  const int want = n > 0 ? n : omp_default();
   if (want > 0 && omp_max() != want) omp_set(want);
+}
+
+void single_omp_thread() {
+  if (omp_max() != 1) omp_set(1);
 }
 
 std::string describe(const ConvGeom& g) {
@@ -70,6 +79,7 @@ void set_num_threads(int n) {
   omp_default();  // remember the default before the first change
   g_num_threads.store(n > 0 ? n : 0);
   omp_set(n > 0 ? n : omp_default());
+  pool::set_threads(n > 0 ? n : 0);
 }
 
 struct ConvKernel::Impl {
@@ -190,6 +200,7 @@ ConvKernel::ConvKernel(const ConvGeom& g, const float* w, const float* bias, con
       impl_->bias = memory({{g.c_out}, dt::f32, tag::x}, impl_->eng);
       std::memcpy(impl_->bias.get_data_handle(), bias, sizeof(float) * g.c_out);
     }
+    omp_default();
     impl_->entry(1);  // builds the batch-1 primitive and reorders the weights
   } catch (const dnnl::error& e) {
     throw std::runtime_error("ConvKernel: oneDNN failed for " + describe(g) + ": " + e.what());
@@ -209,6 +220,182 @@ void ConvKernel::run(int64_t n, const float* x, const float* residual, float* y)
     impl_->run(n, x, residual, y);
   } catch (const dnnl::error& err) {
     throw std::runtime_error("ConvKernel::run: oneDNN failed for " + describe(impl_->g) +
+                             " n=" + std::to_string(n) + ": " + err.what());
+  }
+}
+
+// ---- blocked layout (nChw8c) direct convolution ---------------------------------------------
+// For the geometries the Winograd kernel does not take. The batch is split into chunks run on
+// the dfmpc pool, each by a single-threaded oneDNN primitive (one per chunk size, cached).
+namespace {
+
+class DnnlBlockedConv final : public detail::BlockedConvImpl {
+ public:
+  DnnlBlockedConv(const ConvGeom& g, const float* w, const float* bias, const Epilogue& ep)
+      : g_(g), ep_(ep), w_plain_(w, w + g.weight_numel()) {
+    omp_default();
+    if (bias) {
+      bias_ = memory({{g.c_out}, dt::f32, tag::x}, eng_);
+      std::memcpy(bias_.get_data_handle(), bias, sizeof(float) * g.c_out);
+    }
+    entry(1);  // fails early for a geometry oneDNN rejects
+  }
+
+  // Safe to call concurrently (the executor runs micro-batches on several threads).
+  void run(int64_t n, const float* x, const float* residual, float* y) override {
+    const int threads = std::max(1, pool::threads());
+    const int64_t chunk = threads == 1 ? n : std::max<int64_t>(1, (n + 2 * threads - 1) / (2 * threads));
+    const int64_t chunks = (n + chunk - 1) / chunk;
+    const Entry *full, *last;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      full = &entry(chunk);
+      last = &entry(n - (chunks - 1) * chunk);
+    }
+    const int64_t src_img = ((g_.c_in + 7) / 8) * 8 * g_.h * g_.w;
+    const int64_t dst_img = ((g_.c_out + 7) / 8) * 8 * g_.out_h() * g_.out_w();
+    pool::parallel_for(chunks, [&](int64_t i, int) {
+      single_omp_thread();
+      const int64_t m = std::min(chunk, n - i * chunk);
+      const Entry& e = m == chunk ? *full : *last;
+      float* yc = y + i * chunk * dst_img;
+      if (ep_.add_residual && residual != y)
+        std::memcpy(yc, residual + i * chunk * dst_img, sizeof(float) * m * dst_img);
+      thread_local std::vector<char> scratch;
+      if (scratch.size() < e.scratch_bytes) scratch.resize(e.scratch_bytes);
+      memory src(e.src, eng_, const_cast<float*>(x + i * chunk * src_img));
+      memory dst(e.dst, eng_, yc);
+      memory pad(e.scratch, eng_, scratch.data());
+      std::unordered_map<int, memory> args = {
+          {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, e.weights}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, pad}};
+      if (bias_) args.emplace(DNNL_ARG_BIAS, bias_);
+      dnnl::stream strm(eng_);
+      e.prim.execute(strm, args);
+      strm.wait();
+      zero_padded_channels(yc, m);
+    });
+  }
+
+ private:
+  struct Entry {
+    dnnl::convolution_forward prim;
+    memory::desc src, dst, scratch;
+    size_t scratch_bytes = 0;
+    memory weights;
+  };
+
+  memory::dims weights_dims() const {
+    if (g_.groups == 1) return {g_.c_out, g_.c_in, g_.kh, g_.kw};
+    return {g_.groups, g_.c_out / g_.groups, g_.c_in / g_.groups, g_.kh, g_.kw};
+  }
+
+  // Post-ops (clip) may leave non-zero values in the padding channels of the last block.
+  void zero_padded_channels(float* y, int64_t m) const {
+    const int64_t tail = g_.c_out % 8;
+    if (!tail) return;
+    const int64_t cb = (g_.c_out + 7) / 8, hw = g_.out_h() * g_.out_w();
+    for (int64_t b = 0; b < m; ++b) {
+      float* p = y + ((b * cb + cb - 1) * hw) * 8;
+      for (int64_t k = 0; k < hw; ++k)
+        for (int64_t j = tail; j < 8; ++j) p[k * 8 + j] = 0.0f;
+    }
+  }
+
+  // Called with mu_ held (or from the constructor). Map nodes do not move: references stay valid.
+  const Entry& entry(int64_t m) {
+    if (auto it = cache_.find(m); it != cache_.end()) return it->second;
+    // oneDNN fixes a primitive's thread count when it is created: create it single-threaded,
+    // as it will run (one chunk per pool thread).
+    struct OmpOne {
+      int before = omp_max();
+      OmpOne() { single_omp_thread(); }
+      ~OmpOne() { if (before > 0) omp_set(before); }
+    } one;
+    const memory::desc src_md({m, g_.c_in, g_.h, g_.w}, dt::f32, tag::nChw8c);
+    const memory::desc dst_md({m, g_.c_out, g_.out_h(), g_.out_w()}, dt::f32, tag::nChw8c);
+    const memory::desc w_md(weights_dims(), dt::f32, tag::any);
+    const memory::desc b_md = bias_ ? bias_.get_desc() : memory::desc();
+    dnnl::convolution_forward::desc d(
+        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md, w_md, b_md,
+        dst_md, {g_.stride_h, g_.stride_w}, {g_.dil_h - 1, g_.dil_w - 1}, {g_.pad_t, g_.pad_l},
+        {g_.pad_b, g_.pad_r});
+    dnnl::post_ops po;
+    if (ep_.add_residual) po.append_sum(1.0f);
+    if (ep_.act == Activation::relu) po.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0, 0);
+    if (ep_.act == Activation::clip)
+      po.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, ep_.clip_lo, ep_.clip_hi);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(po);
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    const dnnl::convolution_forward::primitive_desc pd(d, attr, eng_);
+    Entry e;
+    e.prim = dnnl::convolution_forward(pd);
+    e.src = pd.src_desc();
+    e.dst = pd.dst_desc();
+    e.scratch = pd.scratchpad_desc();
+    e.scratch_bytes = e.scratch.get_size();
+    e.weights = weights_for(pd.weights_desc());
+    return cache_.emplace(m, std::move(e)).first->second;
+  }
+
+  memory weights_for(const memory::desc& md) {
+    for (const memory& w : weights_)
+      if (w.get_desc() == md) return w;
+    const memory::desc plain_md(weights_dims(), dt::f32, g_.groups == 1 ? tag::oihw : tag::goihw);
+    memory plain(plain_md, eng_, w_plain_.data());
+    memory out(md, eng_);
+    dnnl::stream s(eng_);
+    dnnl::reorder(plain, out).execute(s, plain, out);
+    s.wait();
+    weights_.push_back(out);
+    return out;
+  }
+
+  ConvGeom g_;
+  Epilogue ep_;
+  std::vector<float> w_plain_;
+  dnnl::engine eng_{dnnl::engine::kind::cpu, 0};
+  memory bias_;
+  std::vector<memory> weights_;
+  std::mutex mu_;  // guards cache_ and weights_
+  std::map<int64_t, Entry> cache_;
+};
+
+}  // namespace
+
+std::unique_ptr<detail::BlockedConvImpl> detail::make_dnnl_blocked_conv(const ConvGeom& g, const float* w,
+                                                                        const float* bias, const Epilogue& ep) {
+  try {
+    return std::make_unique<DnnlBlockedConv>(g, w, bias, ep);
+  } catch (const dnnl::error& e) {
+    throw std::runtime_error("BlockedConvKernel: oneDNN failed for " + describe(g) + ": " + e.what());
+  }
+}
+
+BlockedConvKernel::BlockedConvKernel(const ConvGeom& g, const float* w, const float* bias,
+                                     const Epilogue& ep, Algo algo)
+    : g_(g), ep_(ep) {
+  if (g.c_in <= 0 || g.c_out <= 0 || g.groups <= 0 || g.c_in % g.groups || g.c_out % g.groups ||
+      g.stride_h <= 0 || g.stride_w <= 0 || g.dil_h <= 0 || g.dil_w <= 0 || g.out_h() <= 0 ||
+      g.out_w() <= 0)
+    throw std::runtime_error("BlockedConvKernel: invalid geometry: " + describe(g));
+  if (algo != Algo::direct) impl_ = detail::make_winograd_conv(g, w, bias, ep);
+  if (!impl_ && algo == Algo::winograd)
+    throw std::runtime_error("BlockedConvKernel: Winograd does not apply to " + describe(g));
+  winograd_ = impl_ != nullptr;
+  if (!impl_) impl_ = detail::make_dnnl_blocked_conv(g, w, bias, ep);
+}
+
+BlockedConvKernel::~BlockedConvKernel() = default;
+
+void BlockedConvKernel::run(int64_t n, const float* x, const float* residual, float* y) {
+  if (n <= 0) return;
+  if (ep_.add_residual && !residual)
+    throw std::runtime_error("BlockedConvKernel::run: the epilogue adds a residual but none was given");
+  try {
+    impl_->run(n, x, residual, y);
+  } catch (const dnnl::error& err) {
+    throw std::runtime_error("BlockedConvKernel::run: oneDNN failed for " + describe(g_) +
                              " n=" + std::to_string(n) + ": " + err.what());
   }
 }

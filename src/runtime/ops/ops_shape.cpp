@@ -5,6 +5,7 @@
 
 #include "runtime/ops/op_util.h"
 #include "runtime/ops/ops.h"
+#include "runtime/ops/shape_params.h"
 
 namespace dfmpc::ops {
 namespace {
@@ -118,7 +119,7 @@ void transpose(const Node& n, int64_t, std::span<const Tensor* const> in, std::s
   });
 }
 
-void slice(const Node& n, int64_t opset, std::span<const Tensor* const> in, std::span<Tensor* const> out) {
+SliceParams slice_params(const Node& n, int64_t opset, std::span<const Tensor* const> in) {
   const Tensor& x = need(n, in, 0);
   const int64_t rank = static_cast<int64_t>(x.shape.size());
   std::vector<int64_t> starts, ends, axes, steps;
@@ -137,8 +138,10 @@ void slice(const Node& n, int64_t opset, std::span<const Tensor* const> in, std:
   if (steps.empty()) steps.assign(starts.size(), 1);
   if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size())
     throw ModelError(n.where() + ": Slice starts/ends/axes/steps differ in length");
-  std::vector<int64_t> b(rank, 0), st(rank, 1);
-  Shape s = x.shape;
+  SliceParams p;
+  p.begin.assign(rank, 0);
+  p.step.assign(rank, 1);
+  p.out = x.shape;
   for (size_t k = 0; k < starts.size(); ++k) {
     const int64_t a = norm_axis(n, axes[k], rank), dim = x.shape[a], step = steps[k];
     if (step == 0) throw ModelError(n.where() + ": Slice step is 0");
@@ -149,18 +152,26 @@ void slice(const Node& n, int64_t opset, std::span<const Tensor* const> in, std:
     const int64_t s0 = step > 0 ? clampi(starts[k], 0, dim) : clampi(starts[k], 0, dim - 1);
     const int64_t e0 = step > 0 ? clampi(ends[k], 0, dim) : clampi(ends[k], -1, dim - 1);
     const int64_t len = step > 0 ? (e0 - s0 + step - 1) / step : (s0 - e0 - step - 1) / (-step);
-    b[a] = s0;
-    st[a] = step;
-    s[a] = std::max<int64_t>(len, 0);
+    p.begin[a] = s0;
+    p.step[a] = step;
+    p.out[a] = std::max<int64_t>(len, 0);
   }
+  return p;
+}
+
+void slice(const Node& n, int64_t opset, std::span<const Tensor* const> in, std::span<Tensor* const> out) {
+  const Tensor& x = need(n, in, 0);
+  const int64_t rank = static_cast<int64_t>(x.shape.size());
+  const SliceParams p = slice_params(n, opset, in);
+  const Shape& s = p.out;
   const auto xs = strides_of(x.shape);
   with_storage(x, *out[0], s, [&](const auto& src, auto& dst) {
     if (dst.empty()) return;
     std::vector<int64_t> idx(rank, 0);
-    const int64_t inner = s[rank - 1], istep = st[rank - 1] * xs[rank - 1];
+    const int64_t inner = s[rank - 1], istep = p.step[rank - 1] * xs[rank - 1];
     for (size_t o = 0; o < dst.size(); o += inner) {
       int64_t off = 0;
-      for (int64_t k = 0; k < rank; ++k) off += (b[k] + idx[k] * st[k]) * xs[k];
+      for (int64_t k = 0; k < rank; ++k) off += (p.begin[k] + idx[k] * p.step[k]) * xs[k];
       for (int64_t j = 0; j < inner; ++j) dst[o + j] = src[off + j * istep];
       for (int64_t k = rank - 2; k >= 0; --k) {
         if (++idx[k] < s[k]) break;
@@ -170,45 +181,60 @@ void slice(const Node& n, int64_t opset, std::span<const Tensor* const> in, std:
   });
 }
 
-void pad(const Node& n, int64_t opset, std::span<const Tensor* const> in, std::span<Tensor* const> out) {
+PadParams pad_params(const Node& n, int64_t opset, std::span<const Tensor* const> in) {
   const Tensor& x = need(n, in, 0);
   const std::string mode = n.attr_s("mode", "constant");
   if (mode != "constant")
     throw ModelError(n.where() + ": Pad mode '" + mode + "' is not supported (only constant)");
-  std::vector<int64_t> pads;
-  float value = 0.0f;
+  PadParams p;
   if (opset < 11) {
-    pads = n.attr_ints("pads");
-    value = n.attr_f("value", 0.0f);
+    p.pads = n.attr_ints("pads");
+    p.value = n.attr_f("value", 0.0f);
   } else {
-    pads = need(n, in, 1).as_i64();
-    if (in.size() > 2 && in[2] && in[2]->numel() > 0) value = in[2]->as_f32()[0];
+    p.pads = need(n, in, 1).as_i64();
+    if (in.size() > 2 && in[2] && in[2]->numel() > 0) p.value = in[2]->as_f32()[0];
     if (in.size() > 3 && in[3]) throw ModelError(n.where() + ": Pad with an axes input is not supported");
   }
   const int64_t rank = static_cast<int64_t>(x.shape.size());
-  if (static_cast<int64_t>(pads.size()) != 2 * rank)
-    throw ModelError(n.where() + ": Pad has " + std::to_string(pads.size()) + " pads for rank " +
+  if (static_cast<int64_t>(p.pads.size()) != 2 * rank)
+    throw ModelError(n.where() + ": Pad has " + std::to_string(p.pads.size()) + " pads for rank " +
                      std::to_string(rank));
-  Shape s(rank);
+  p.out.resize(rank);
   for (int64_t k = 0; k < rank; ++k) {
-    s[k] = x.shape[k] + pads[k] + pads[k + rank];
-    if (s[k] < 0) throw ModelError(n.where() + ": Pad makes a negative dimension");
+    p.out[k] = x.shape[k] + p.pads[k] + p.pads[k + rank];
+    if (p.out[k] < 0) throw ModelError(n.where() + ": Pad makes a negative dimension");
   }
-  const auto xs = strides_of(x.shape), ys = strides_of(s);
+  return p;
+}
+
+void pad(const Node& n, int64_t opset, std::span<const Tensor* const> in, std::span<Tensor* const> out) {
+  const Tensor& x = need(n, in, 0);
+  const PadParams p = pad_params(n, opset, in);
+  const Shape& s = p.out;
+  const int64_t rank = static_cast<int64_t>(x.shape.size());
+  const auto ys = strides_of(s);
   with_storage(x, *out[0], s, [&](const auto& src, auto& dst) {
     using T = typename std::decay_t<decltype(dst)>::value_type;
-    std::fill(dst.begin(), dst.end(), static_cast<T>(value));
+    std::fill(dst.begin(), dst.end(), static_cast<T>(p.value));
+    if (src.empty() || dst.empty()) return;
+    if (rank == 0) {
+      dst[0] = src[0];
+      return;
+    }
+    // Row by row along the last axis: the part of each input row that lands inside.
+    const int64_t inner = x.shape[rank - 1], shift = p.pads[rank - 1];
+    const int64_t j0 = std::max<int64_t>(0, -shift), j1 = std::min<int64_t>(inner, s[rank - 1] - shift);
     std::vector<int64_t> idx(rank, 0);
-    for (size_t i = 0; i < src.size(); ++i) {
+    for (size_t i = 0; i < src.size(); i += inner) {
       int64_t o = 0;
       bool inside = true;
-      for (int64_t k = 0; k < rank; ++k) {
-        const int64_t p = idx[k] + pads[k];
-        inside = inside && p >= 0 && p < s[k];
-        o += p * ys[k];
+      for (int64_t k = 0; k + 1 < rank; ++k) {
+        const int64_t q = idx[k] + p.pads[k];
+        inside = inside && q >= 0 && q < s[k];
+        o += q * ys[k];
       }
-      if (inside) dst[o] = src[i];
-      for (int64_t k = rank - 1; k >= 0; --k) {
+      if (inside && j1 > j0) std::copy(src.begin() + i + j0, src.begin() + i + j1, dst.begin() + o + shift + j0);
+      for (int64_t k = rank - 2; k >= 0; --k) {
         if (++idx[k] < x.shape[k]) break;
         idx[k] = 0;
       }

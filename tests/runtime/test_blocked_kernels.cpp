@@ -1,0 +1,367 @@
+// The fast path's blocked (nChw8c) layout: Winograd and direct BlockedConvKernel against
+// conv2d_ref, the layout conversions and blocked Slice / Pad / GlobalAveragePool against the
+// reference ops, the thread pool, and executor plans that mix blocked and plain values.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cmath>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runtime/executor.h"
+#include "runtime/kernels/blocked.h"
+#include "runtime/kernels/conv.h"
+#include "runtime/kernels/conv_blocked.h"
+#include "runtime/kernels/thread_pool.h"
+#include "runtime/ops/ops.h"
+#include "runtime/ops/shape_params.h"
+
+namespace dfmpc {
+namespace {
+
+std::vector<float> random_vec(int64_t count, std::mt19937& rng) {
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  std::vector<float> v(count);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+void expect_close(const std::vector<float>& got, const std::vector<float>& want, const std::string& what,
+                  double tol = 1e-4) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  double scale = 1.0;
+  for (float v : want) scale = std::max(scale, double(std::fabs(v)));
+  int bad = 0;
+  for (size_t i = 0; i < got.size() && bad < 5; ++i)
+    if (!(std::fabs(double(got[i]) - want[i]) <= tol * scale)) {
+      ADD_FAILURE() << what << " at " << i << ": got " << got[i] << " want " << want[i];
+      ++bad;
+    }
+}
+
+Tensor plain(const Shape& s, std::vector<float> v) { return Tensor::from_f32(s, std::move(v)); }
+
+// Runs a BlockedConvKernel on plain data (converting in and out) and checks that the padded
+// channels of the blocked output are zero.
+std::vector<float> run_blocked(BlockedConvKernel& k, int64_t n, const std::vector<float>& x,
+                               const std::vector<float>* residual) {
+  const ConvGeom& g = k.geom();
+  Tensor xb, rb, yb, y;
+  blk::to_blocked(plain({n, g.c_in, g.h, g.w}, x), xb);
+  if (residual) blk::to_blocked(plain({n, g.c_out, g.out_h(), g.out_w()}, *residual), rb);
+  blk::prepare(yb, {n, g.c_out, g.out_h(), g.out_w()});
+  std::fill(yb.f.begin(), yb.f.end(), 777.0f);  // garbage must be overwritten
+  k.run(n, blk::data(xb), residual ? blk::data(rb) : nullptr, blk::data(yb));
+  const int64_t cb = blk::cblocks(g.c_out), hw = g.out_h() * g.out_w();
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t p = 0; p < hw; ++p)
+      for (int64_t c = g.c_out; c < cb * 8; ++c)
+        EXPECT_EQ(blk::data(yb)[((b * cb + c / 8) * hw + p) * 8 + c % 8], 0.0f) << "padded channel " << c;
+  blk::to_plain(yb, y);
+  return y.f;
+}
+
+ConvGeom geom(int64_t cin, int64_t cout, int64_t h, int64_t w, int64_t k, int64_t stride, int64_t pad) {
+  ConvGeom g;
+  g.c_in = cin, g.c_out = cout, g.h = h, g.w = w, g.kh = g.kw = k;
+  g.stride_h = g.stride_w = stride;
+  g.pad_t = g.pad_l = g.pad_b = g.pad_r = pad;
+  return g;
+}
+
+struct Case {
+  std::string name;
+  ConvGeom g;
+  Activation act;
+  bool residual, bias;
+  bool winograd;  // expected algorithm
+};
+
+std::vector<Case> cases() {
+  std::vector<Case> cs;
+  cs.push_back({"w_16x16_32x32_res_relu", geom(16, 16, 32, 32, 3, 1, 1), Activation::relu, true, true, true});
+  cs.push_back({"w_64x64_8x8_relu", geom(64, 64, 8, 8, 3, 1, 1), Activation::relu, false, true, true});
+  cs.push_back({"w_3to16_odd_size", geom(3, 16, 13, 11, 3, 1, 1), Activation::none, false, true, true});
+  cs.push_back({"w_5to7_clip_res", geom(5, 7, 9, 10, 3, 1, 1), Activation::clip, true, false, true});
+  cs.push_back({"w_24to40_nopad", geom(24, 40, 10, 7, 3, 1, 0), Activation::relu, false, true, true});
+  cs.push_back({"w_8to24_pad2", geom(8, 24, 6, 6, 3, 1, 2), Activation::none, true, true, true});
+  cs.push_back({"w_tiny_3x3_input", geom(9, 9, 3, 3, 3, 1, 1), Activation::clip, false, true, true});
+  {
+    auto g = geom(12, 20, 9, 12, 3, 1, 0);
+    g.pad_t = 2, g.pad_l = 0, g.pad_b = 1, g.pad_r = 2;  // asymmetric
+    cs.push_back({"w_asym_pads", g, Activation::relu, true, true, true});
+  }
+  cs.push_back({"d_s2_16to32", geom(16, 32, 32, 32, 3, 2, 1), Activation::relu, false, true, false});
+  cs.push_back({"d_1x1_res", geom(16, 12, 9, 9, 1, 1, 0), Activation::relu, true, true, false});
+  cs.push_back({"d_7x7_s2_3ch", geom(3, 10, 17, 15, 7, 2, 3), Activation::clip, false, true, false});
+  {
+    auto g = geom(8, 8, 11, 11, 3, 1, 2);
+    g.dil_h = g.dil_w = 2;
+    cs.push_back({"d_dilated", g, Activation::none, true, false, false});
+  }
+  {
+    auto g = geom(8, 16, 9, 9, 3, 1, 1);
+    g.groups = 2;
+    cs.push_back({"d_groups2", g, Activation::relu, false, true, false});
+  }
+  return cs;
+}
+
+class BlockedConvVsRef : public ::testing::TestWithParam<Case> {};
+
+TEST_P(BlockedConvVsRef, MatchesReference) {
+  const Case& c = GetParam();
+  const ConvGeom& g = c.g;
+  std::mt19937 rng(99);
+  const auto w = random_vec(g.weight_numel(), rng);
+  const auto b = random_vec(g.c_out, rng);
+  Epilogue ep;
+  ep.act = c.act, ep.add_residual = c.residual, ep.clip_lo = -0.25f, ep.clip_hi = 0.5f;
+  BlockedConvKernel k(g, w.data(), c.bias ? b.data() : nullptr, ep);
+  EXPECT_EQ(k.winograd(), c.winograd);
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (int64_t n : {1, 3, 7, 1}) {
+      const auto x = random_vec(n * g.c_in * g.h * g.w, rng);
+      const auto res = random_vec(n * g.c_out * g.out_h() * g.out_w(), rng);
+      std::vector<float> want(res.size());
+      conv2d_ref(g, n, x.data(), w.data(), c.bias ? b.data() : nullptr, c.residual ? res.data() : nullptr, ep,
+                 want.data());
+      expect_close(run_blocked(k, n, x, c.residual ? &res : nullptr), want,
+                   c.name + " n=" + std::to_string(n) + " threads=" + std::to_string(threads));
+    }
+  }
+  set_num_threads(0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, BlockedConvVsRef, ::testing::ValuesIn(cases()),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(BlockedConv, WinogradAndDirectAgreeOnRandomShapes) {
+  std::mt19937 rng(5);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  for (int t = 0; t < 25; ++t) {
+    ConvGeom g = geom(pick(1, 40), pick(1, 40), pick(1, 19), pick(1, 19), 3, 1, 0);
+    g.pad_t = pick(0, 2), g.pad_l = pick(0, 2), g.pad_b = pick(0, 2), g.pad_r = pick(0, 2);
+    if (g.out_h() <= 0 || g.out_w() <= 0) continue;
+    Epilogue ep;
+    ep.act = static_cast<Activation>(pick(0, 2));
+    ep.clip_lo = -0.5f, ep.clip_hi = 0.75f;
+    ep.add_residual = pick(0, 1);
+    const auto w = random_vec(g.weight_numel(), rng), b = random_vec(g.c_out, rng);
+    BlockedConvKernel wino(g, w.data(), b.data(), ep, BlockedConvKernel::Algo::winograd);
+    BlockedConvKernel direct(g, w.data(), b.data(), ep, BlockedConvKernel::Algo::direct);
+    ASSERT_TRUE(wino.winograd());
+    ASSERT_FALSE(direct.winograd());
+    const int64_t n = pick(1, 4);
+    const auto x = random_vec(n * g.c_in * g.h * g.w, rng);
+    const auto res = random_vec(n * g.c_out * g.out_h() * g.out_w(), rng);
+    std::vector<float> want(res.size());
+    conv2d_ref(g, n, x.data(), w.data(), b.data(), ep.add_residual ? res.data() : nullptr, ep, want.data());
+    const auto* r = ep.add_residual ? &res : nullptr;
+    expect_close(run_blocked(wino, n, x, r), want, "winograd case " + std::to_string(t));
+    expect_close(run_blocked(direct, n, x, r), want, "direct case " + std::to_string(t));
+  }
+}
+
+TEST(BlockedConv, InPlaceResidual) {
+  const ConvGeom g = geom(16, 16, 12, 12, 3, 1, 1);
+  std::mt19937 rng(3);
+  const auto w = random_vec(g.weight_numel(), rng), b = random_vec(16, rng);
+  const auto x = random_vec(2 * 16 * 144, rng), res = random_vec(2 * 16 * 144, rng);
+  Epilogue ep;
+  ep.act = Activation::relu, ep.add_residual = true;
+  std::vector<float> want(res.size());
+  conv2d_ref(g, 2, x.data(), w.data(), b.data(), res.data(), ep, want.data());
+  for (auto algo : {BlockedConvKernel::Algo::winograd, BlockedConvKernel::Algo::direct}) {
+    BlockedConvKernel k(g, w.data(), b.data(), ep, algo);
+    Tensor xb, yb, y;
+    blk::to_blocked(plain({2, 16, 12, 12}, x), xb);
+    blk::to_blocked(plain({2, 16, 12, 12}, res), yb);
+    k.run(2, blk::data(xb), blk::data(yb), blk::data(yb));
+    blk::to_plain(yb, y);
+    expect_close(y.f, want, k.winograd() ? "winograd in place" : "direct in place");
+  }
+}
+
+TEST(BlockedConv, Errors) {
+  std::vector<float> w(1000, 0.0f);
+  EXPECT_THROW(BlockedConvKernel(geom(2, 2, 2, 2, 5, 1, 0), w.data(), nullptr, {}), std::runtime_error);
+  EXPECT_THROW(BlockedConvKernel(geom(4, 4, 8, 8, 3, 2, 1), w.data(), nullptr, {}, BlockedConvKernel::Algo::winograd),
+               std::runtime_error);
+  Epilogue ep;
+  ep.add_residual = true;
+  BlockedConvKernel k(geom(2, 2, 4, 4, 3, 1, 1), w.data(), nullptr, ep);
+  std::vector<float> x(4 * 4 * 8), y(4 * 4 * 8);
+  EXPECT_THROW(k.run(1, x.data(), nullptr, y.data()), std::runtime_error);
+}
+
+// ---- layout conversions and blocked data-movement ops ---------------------------------------
+
+TEST(BlockedLayout, RoundTripAndAlignment) {
+  std::mt19937 rng(11);
+  for (const Shape& s : {Shape{1, 3, 5, 7}, Shape{2, 8, 4, 4}, Shape{3, 13, 1, 2}, Shape{2, 16, 3, 3}}) {
+    const Tensor x = plain(s, random_vec(shape_numel(s), rng));
+    Tensor b, y;
+    blk::to_blocked(x, b);
+    EXPECT_EQ(b.shape, s);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(blk::data(b)) % 64, 0u);
+    blk::to_plain(b, y);
+    EXPECT_EQ(y.shape, s);
+    EXPECT_EQ(y.f, x.f);
+  }
+}
+
+Node node(const std::string& op, std::vector<std::string> in) {
+  Node n;
+  n.name = op;
+  n.op = op;
+  n.inputs = std::move(in);
+  n.outputs = {"y"};
+  return n;
+}
+
+TEST(BlockedLayout, SlicePadAndPoolMatchReferenceOps) {
+  std::mt19937 rng(12);
+  const Shape s{3, 13, 7, 6};
+  const Tensor x = plain(s, random_vec(shape_numel(s), rng));
+  Tensor xb;
+  blk::to_blocked(x, xb);
+  auto compare_blocked = [&](const Tensor& want, const Tensor& got_blocked, const std::string& what) {
+    Tensor got;
+    blk::to_plain(got_blocked, got);
+    EXPECT_EQ(got.shape, want.shape) << what;
+    EXPECT_EQ(got.f, want.f) << what;
+  };
+  // Slices: spatial with steps (option A shortcut), batch, channels (unaligned), negative step.
+  const std::vector<std::vector<std::vector<int64_t>>> slices = {
+      {{0, 0}, {INT64_MAX, INT64_MAX}, {2, 3}, {2, 2}},
+      {{1}, {3}, {0}, {1}},
+      {{3}, {11}, {1}, {1}},
+      {{2, -1}, {13, 0}, {1, 3}, {3, -2}},
+  };
+  for (const auto& sl : slices) {
+    const int64_t k = static_cast<int64_t>(sl[0].size());
+    const Tensor starts = Tensor::from_i64({k}, sl[0]), ends = Tensor::from_i64({k}, sl[1]);
+    const Tensor axes = Tensor::from_i64({k}, sl[2]), steps = Tensor::from_i64({k}, sl[3]);
+    const Node n = node("Slice", {"x", "s", "e", "a", "t"});
+    std::vector<const Tensor*> in{&x, &starts, &ends, &axes, &steps};
+    Tensor want, got;
+    std::vector<Tensor*> out{&want};
+    ops::slice(n, 13, in, out);
+    const ops::SliceParams sp = ops::slice_params(n, 13, in);  // as the executor resolves them
+    EXPECT_EQ(sp.out, want.shape);
+    blk::slice(xb, sp.begin, sp.step, sp.out, got);
+    compare_blocked(want, got, "slice " + shape_str(want.shape));
+  }
+  // Pads: option A channel pad (aligned), unaligned channel pad with a value, spatial crop.
+  const std::vector<std::pair<std::vector<int64_t>, float>> pads = {
+      {{0, 8, 0, 0, 0, 8, 0, 0}, 0.0f},
+      {{0, 3, 1, 0, 1, 2, 0, 2}, 0.5f},
+      {{1, 0, -1, 2, 0, 5, 1, -2}, -1.0f},
+  };
+  for (const auto& [p, value] : pads) {
+    const Tensor pt = Tensor::from_i64({8}, p), vt = Tensor::from_f32({1}, {value});
+    Node n = node("Pad", {"x", "p", "v"});
+    std::vector<const Tensor*> in{&x, &pt, &vt};
+    Tensor want, got;
+    std::vector<Tensor*> out{&want};
+    ops::pad(n, 13, in, out);
+    blk::pad(xb, p, value, want.shape, got);
+    compare_blocked(want, got, "pad " + shape_str(want.shape));
+  }
+  {
+    Node n = node("GlobalAveragePool", {"x"});
+    std::vector<const Tensor*> in{&x};
+    Tensor want, got;
+    std::vector<Tensor*> out{&want};
+    ops::global_average_pool(n, 13, in, out);
+    blk::global_average_pool(xb, got);
+    EXPECT_EQ(got.shape, want.shape);
+    EXPECT_EQ(got.f, want.f);
+  }
+}
+
+// ---- thread pool ------------------------------------------------------------------------------
+
+TEST(ThreadPool, RunsEveryItemOnceNestedAndConcurrent) {
+  set_num_threads(2);
+  for (int64_t n : {0, 1, 2, 3, 17, 1000}) {
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+    pool::parallel_for(n, [&](int64_t i, int t) {
+      EXPECT_GE(t, 0);
+      EXPECT_LT(t, pool::threads());
+      hits[i].fetch_add(1);
+      int inner = 0;
+      pool::parallel_for(3, [&](int64_t, int) { ++inner; });  // nested: inline
+      EXPECT_EQ(inner, 3);
+    });
+    for (auto& h : hits) EXPECT_EQ(h.load(), 1);
+  }
+  // Two external threads sharing the pool (one of them runs inline).
+  std::atomic<int64_t> total{0};
+  auto work = [&] {
+    for (int r = 0; r < 50; ++r) pool::parallel_for(64, [&](int64_t i, int) { total.fetch_add(i); });
+  };
+  std::thread a(work), b(work);
+  a.join();
+  b.join();
+  EXPECT_EQ(total.load(), 2 * 50 * (63 * 64 / 2));
+  EXPECT_THROW(pool::parallel_for(8,
+                                  [](int64_t i, int) {
+                                    if (i == 5) throw std::runtime_error("item 5");
+                                  }),
+               std::runtime_error);
+  set_num_threads(0);
+}
+
+// ---- executor plans mixing layouts ------------------------------------------------------------
+
+// conv(3->6) -> relu; graph outputs: the conv output (blocked producer) and a channel Slice of
+// it (blocked op) followed by Relu (plain op) and Pad (plain input).
+Graph mixed_graph() {
+  Graph g;
+  g.opset = 13;
+  g.inputs = {{"x", {-1, 3, 6, 5}}};
+  std::mt19937 rng(21);
+  g.initializers["w"] = Tensor::from_f32({6, 3, 3, 3}, random_vec(6 * 27, rng));
+  g.initializers["b"] = Tensor::from_f32({6}, random_vec(6, rng));
+  g.initializers["starts"] = Tensor::from_i64({1}, {1});
+  g.initializers["ends"] = Tensor::from_i64({1}, {5});
+  g.initializers["axes"] = Tensor::from_i64({1}, {1});
+  g.initializers["pads"] = Tensor::from_i64({8}, {0, 1, 0, 0, 0, 0, 1, 1});
+  Node conv;
+  conv.name = "conv", conv.op = "Conv", conv.inputs = {"x", "w", "b"}, conv.outputs = {"c"};
+  conv.attrs["pads"] = std::vector<int64_t>{1, 1, 1, 1};
+  Node slice;
+  slice.name = "slice", slice.op = "Slice", slice.inputs = {"c", "starts", "ends", "axes"}, slice.outputs = {"s"};
+  Node relu;
+  relu.name = "relu", relu.op = "Relu", relu.inputs = {"s"}, relu.outputs = {"r"};
+  Node pad;
+  pad.name = "pad", pad.op = "Pad", pad.inputs = {"r", "pads"}, pad.outputs = {"p"};
+  g.nodes = {conv, slice, relu, pad};
+  g.outputs = {{"p", {}}, {"c", {}}};
+  return g;
+}
+
+TEST(ExecutorLayouts, MixedBlockedAndPlainStepsMatchReference) {
+  const Graph g = mixed_graph();
+  std::mt19937 rng(8);
+  for (int64_t n : {1, 3}) {
+    const auto x = random_vec(n * 3 * 6 * 5, rng);
+    Executor ref(g, ExecOptions{true, 0}), fast(g, ExecOptions{false, 0});
+    const std::vector<float> want = ref.run(x.data(), n).f;
+    const Tensor& got = fast.run(x.data(), n);
+    EXPECT_EQ(got.shape, (Shape{n, 5, 7, 6}));
+    expect_close(got.f, want, "mixed graph n=" + std::to_string(n));
+    EXPECT_EQ(fast.run(x.data(), n).f, got.f);
+  }
+}
+
+}  // namespace
+}  // namespace dfmpc
