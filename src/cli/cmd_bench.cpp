@@ -47,7 +47,7 @@ std::vector<Row> suite_rows(const std::string& suite) {
     rows.push_back({"FP32", {}, true});
     for (auto [lo, hi] : {std::pair{2, 6}, std::pair{3, 6}, std::pair{6, 6}}) {
       rows.push_back({"Original", make(Method::none, lo, hi, "keep")});
-      rows.push_back({"DF-MPC literal (Eq. 27, stats keep)", make(Method::dfmpc, lo, hi, "keep")});
+      rows.push_back({"DF-MPC literal (Eq. 27)", make(Method::dfmpc, lo, hi, "keep")});
       rows.push_back({"dfmpc default", dfmpc_default(lo, hi)});
     }
   } else if (suite == "crosscheck") {
