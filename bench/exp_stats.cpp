@@ -268,6 +268,7 @@ RepairOptions repair_opts(const std::string& name) {
   r.gemm = arg("gemm", "1") == "1";
   r.moments.correlation = {argd("corr_tap", 0), argd("corr_channel", 0)};
   r.cov.radius = static_cast<int>(argd("radius", 3));
+  r.min_rel_error = argd("min_rel_error", 0.0);
   r.cov.extrapolation_decay = argd("decay", 0.8);
   return r;
 }
@@ -301,6 +302,17 @@ Graph repaired(const Graph& fp, const Graph& q0, const std::string& spec, Repair
     if (parts[k] == "mmse") r.gain = GainRepair::mmse;
   RepairReport report = repair_statistics(fp, q, r);
   if (rep) *rep = report;
+  // Diagnostic: keep the repair only on nodes whose name contains `only` (or lacks `skip`).
+  const std::string only = arg("only", ""), skip = arg("skip", "");
+  if (!only.empty() || !skip.empty())
+    for (size_t k = 0; k < q.nodes.size(); ++k) {
+      const std::string& nm = q.nodes[k].name;
+      const bool keep = (only.empty() || nm.find(only) != std::string::npos) && (skip.empty() || nm.find(skip) == std::string::npos);
+      if (keep) continue;
+      q.nodes[k].inputs = q0.nodes[k].inputs;
+      for (const auto& in : q0.nodes[k].inputs)
+        if (!in.empty() && q0.is_const(in)) q.constant(in) = q0.constant(in);
+    }
   return q;
 }
 
@@ -375,6 +387,15 @@ int cmd_eval() {
   for (const std::string& s : split(arg("setting", "2,3,4,6"))) {
     const int bits = std::stoi(s);
     const Graph q = quantize_model(fp, bits, low);
+    if (arg("relerr", "0") == "1")
+      for (const Node& n : fp.nodes) {
+        if (!is_weight_layer(fp, n)) continue;
+        const auto& w = fp.constant(n.inputs[1]).f;
+        const auto& wq = q.constant(n.inputs[1]).f;
+        double e = 0, s2 = 0;
+        for (size_t k = 0; k < w.size(); ++k) e += (wq[k] - w[k]) * (wq[k] - w[k]), s2 += w[k] * w[k];
+        std::printf("  rel err %-36s %.3f\n", n.name.substr(0, 36).c_str(), std::sqrt(e / s2));
+      }
     std::printf("MP%d/6", bits);
     for (const std::string& rname : split(arg("repair", "none,mean_only,additive,ratio"))) {
       const auto t0 = std::chrono::steady_clock::now();
@@ -540,6 +561,58 @@ int cmd_snr() {
   return 0;
 }
 
+// REPORTING ONLY: per quantized conv, |E[out_q] - E[out_fp]| / sd_fp and Var ratio, without
+// and with a repair (works for folded graphs, where there is no BN to compare with).
+int cmd_measure_conv() {
+  const Graph fp = import_onnx(arg("model", k_shared + "/models/resnet20_cifar10_folded.onnx"));
+  const Dataset d = load_data(0, static_cast<int64_t>(argd("images", 300)));
+  const Graph q0 = quantize_model(fp, static_cast<int>(argd("setting", 6)), arg("low", "twn"));
+  const Graph qr = repaired(fp, q0, arg("repair", "mean_only"));
+  std::printf("%-36s %8s %8s %8s %8s\n", "conv output", "dm_q0", "dm_rep", "vr_q0", "vr_rep");
+  double a0 = 0, a1 = 0;
+  int n = 0;
+  for (const Node& c : fp.nodes) {
+    if (c.op != "Conv") continue;
+    const ChannelMoments f = measure_value(fp, c.outputs[0], d);
+    const ChannelMoments x = measure_value(q0, c.outputs[0], d);
+    const ChannelMoments y = measure_value(qr, c.outputs[0], d);
+    double d0 = 0, d1 = 0, v0 = 0, v1 = 0;
+    const size_t C = f.mean.size();
+    for (size_t i = 0; i < C; ++i) {
+      const double sd = std::sqrt(f.var[i] + 1e-12);
+      d0 += std::fabs(x.mean[i] - f.mean[i]) / sd / C;
+      d1 += std::fabs(y.mean[i] - f.mean[i]) / sd / C;
+      v0 += std::log((x.var[i] + 1e-12) / (f.var[i] + 1e-12)) / C;
+      v1 += std::log((y.var[i] + 1e-12) / (f.var[i] + 1e-12)) / C;
+    }
+    a0 += d0, a1 += d1, ++n;
+    std::printf("%-36s %8.4f %8.4f %8.3f %8.3f\n", c.name.substr(0, 36).c_str(), d0, d1, std::exp(v0), std::exp(v1));
+  }
+  std::printf("mean over convs: |shift| q0 %.4f, repaired %.4f\n", a0 / n, a1 / n);
+  return 0;
+}
+
+// REPORTING ONLY: the modelled E[x] of every conv input vs the measured one (FP model).
+int cmd_check_inputs() {
+  const Graph g = import_onnx(arg("model", k_shared + "/models/resnet20_cifar10_folded.onnx"));
+  const Dataset d = load_data(0, static_cast<int64_t>(argd("images", 300)));
+  MomentOptions mo;
+  mo.correlation = {argd("corr_tap", 0), argd("corr_channel", 0)};
+  const MomentMap m = propagate_moments(g, mo);
+  std::printf("%-36s %10s %10s %10s\n", "conv input", "E_true", "E_model", "|err|/E");
+  for (const Node& c : g.nodes) {
+    if (c.op != "Conv" && c.op != "Gemm") continue;
+    const std::string v = c.inputs[0];
+    if (v == g.inputs[0].name) continue;
+    const ChannelMoments t = measure_value(g, v, d);
+    const ChannelMoments& p = m.at(v);
+    double et = 0, em = 0, err = 0;
+    for (size_t i = 0; i < t.mean.size(); ++i) et += t.mean[i], em += p.mean[i], err += std::fabs(t.mean[i] - p.mean[i]);
+    std::printf("%-36s %10.4f %10.4f %10.4f\n", c.name.substr(0, 36).c_str(), et / t.mean.size(), em / t.mean.size(), err / et);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -562,6 +635,8 @@ int main(int argc, char** argv) {
     if (cmd == "eval") return cmd_eval();
     if (cmd == "measure") return cmd_measure();
     if (cmd == "snr") return cmd_snr();
+    if (cmd == "check_inputs") return cmd_check_inputs();
+    if (cmd == "measure_conv") return cmd_measure_conv();
     std::fprintf(stderr, "unknown command %s\n", cmd.c_str());
     return 2;
   } catch (const std::exception& e) {

@@ -154,7 +154,7 @@ bool batch_separable(const Graph& g) {
 // overrides it (0 = whole batches).
 int64_t choose_micro(size_t max_activation_bytes) {
   if (const char* e = std::getenv("DFMPC_MICROBATCH")) return std::max<int64_t>(0, std::atol(e));
-  const size_t budget = 640 * 1024;
+  const size_t budget = 1100 * 1024;
   return std::clamp<int64_t>(static_cast<int64_t>(budget / std::max<size_t>(1, max_activation_bytes)), 1, 16);
 }
 
@@ -232,10 +232,10 @@ const Tensor& Executor::run(const float* x, int64_t n) {
     first = 1;
   }
   const int64_t rest = n - first;
-  const int threads = std::max(1, pool::threads());
+  const int threads = std::max(1, pool::concurrency());
   int64_t chunks = (rest + s.micro - 1) / s.micro;
   if (threads > 1) chunks = std::min(rest, (chunks + threads - 1) / threads * threads);  // even shares
-  while (static_cast<int>(s.sets.size()) < threads) s.sets.push_back(s.make_set());
+  while (static_cast<int>(s.sets.size()) < pool::threads()) s.sets.push_back(s.make_set());
   std::mutex mu;
   pool::parallel_for(chunks, [&](int64_t i, int thread) {
     const int64_t b0 = first + i * rest / chunks, b1 = first + (i + 1) * rest / chunks;

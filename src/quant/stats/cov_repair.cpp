@@ -16,7 +16,7 @@ std::set<std::string> repair_covariance(const Graph& fp, Graph& q, const RepairO
   const auto shapes = infer_shapes(fp, 2);
   std::map<std::string, int> fp_index;
   for (size_t k = 0; k < fp.nodes.size(); ++k) fp_index[fp.nodes[k].name] = static_cast<int>(k);
-  const double rmin = opt.min_var_ratio, rmax = 1.0 / opt.min_var_ratio;
+  const double rmin = opt.min_var_ratio, rmax = opt.max_var_ratio;
 
   std::map<std::string, SpatialCov> F, Q;  // Q holds only values that differ from fp's
   std::set<std::string> exact;
@@ -52,7 +52,7 @@ std::set<std::string> repair_covariance(const Graph& fp, Graph& q, const RepairO
       const auto& wq = q.constant(qn.inputs.at(1)).f;
       F[out] = conv_cov(g, wf, bf, F.at(fn.inputs[0]), co);
       handled.insert(qn.name);
-      if (in_exact && bit_equal(wf, wq) && bf == bq) {
+      if (in_exact && treat_as_unquantized(wf, wq, opt.min_rel_error) && bf == bq) {
         exact.insert(out);
         continue;
       }
@@ -64,7 +64,8 @@ std::set<std::string> repair_covariance(const Graph& fp, Graph& q, const RepairO
         std::vector<double> s(O), shift(O), rel(O), ratio(O);
         for (int64_t o = 0; o < O; ++o) {
           shift[o] = opt.mean ? z.mean[o] - f.mean[o] : 0.0;
-          double rr = f.var(o) > 0 && z.var(o) > 0 ? z.var(o) / f.var(o) : 1.0;
+          double rr = f.var(o) > 0 ? z.var(o) / f.var(o) : (z.var(o) > 0 ? rmax : 1.0);
+          if (!(rr > 0)) rr = 1.0;
           if (opt.variance == VarianceRepair::none) rr = 1.0;
           rr = std::clamp(rr, rmin, rmax);
           ratio[o] = rr;
@@ -125,7 +126,8 @@ std::set<std::string> repair_covariance(const Graph& fp, Graph& q, const RepairO
       for (int64_t i = 0; i < C; ++i) {
         const double s2 = double(var[i]) + eps;
         const double shift = xq.mean[i] - xf.mean[i];
-        double rr = xf.var(i) > 0 && xq.var(i) > 0 ? xq.var(i) / xf.var(i) : 1.0;
+        double rr = xf.var(i) > 0 ? xq.var(i) / xf.var(i) : (xq.var(i) > 0 ? rmax : 1.0);
+        if (!(rr > 0)) rr = 1.0;
         if (opt.variance == VarianceRepair::none) rr = 1.0;
         rr = std::clamp(rr, rmin, rmax);
         ratio[i] = rr;

@@ -163,27 +163,21 @@ JM weight_layer(Ctx& cx, int k, const JM& x) {
     return b;
   };
   const std::vector<double> bf = bias_of(cx.fp, fn), bq = bias_of(cx.q, qn);
-  const bool same_w = bit_equal(vw.w, vq.w) && bf == bq;
+  const bool same_w = treat_as_unquantized(vw.w, vq.w, cx.opt.min_rel_error) && bf == bq;
 
   const ChannelMoments sig{x.m, x.v};
   const ConvMomentTerms tww = conv_moment_terms(geom, vw.w, vw.w, sig, border);
-  // FP variance: the following BN's running variance when there is one (the truth), with the
-  // input correlation fitted to it; otherwise the model with the configured correlation.
-  InputCorrelation corr = cx.opt.moments.correlation;
+  // FP variance: the following BN's running variance when there is one (the truth),
+  // otherwise the model (configured correlation; diagonal by default).
+  const InputCorrelation corr = cx.opt.moments.correlation;
   const int bn = following_bn(cx.fp, fn.outputs[0]);
-  std::vector<double> v(O), kcal(O, 1.0), m(O);
+  std::vector<double> v(O), m(O);
   LayerRepair lr;
   if (bn >= 0) {
     const Node& b = cx.fp.nodes[bn];
     const auto& rv = cx.fp.constant(b.inputs[4]).f;
     const double eps = b.attr_f("epsilon", 1e-5f);
     for (int64_t o = 0; o < O; ++o) v[o] = double(rv[o]) + eps;
-    corr = fit_input_correlation(tww, v, &lr.fit_rel_rms, &lr.diag_rel_rms);
-    lr.fitted = corr;
-    for (int64_t o = 0; o < O; ++o) {
-      const double mv = tww.covariance(o, corr);
-      kcal[o] = mv > 0 ? v[o] / mv : 1.0;
-    }
   } else {
     for (int64_t o = 0; o < O; ++o) v[o] = std::max(0.0, tww.covariance(o, corr));
   }
@@ -208,10 +202,17 @@ JM weight_layer(Ctx& cx, int k, const JM& x) {
   const ConvMomentTerms txw = conv_moment_terms(geom, xw, vw.w, sig, border);
   const ConvMomentTerms txx = conv_moment_terms(geom, xw, xw, sig, border);
   const ConvMomentTerms tn = conv_moment_terms(geom, vq.w, vq.w, ChannelMoments{x.mq, noise}, border);
+  // Effective signal weights X = W^ diag(a) = b W + E per output channel, b in the model's
+  // metric: the part along W keeps the FP (correlated) structure, so its variance is b^2
+  // times the true FP variance v; the residual E and the input noise are noise-like, for
+  // which the model (diagonal by default) is unbiased.
   JM r;
   for (int64_t o = 0; o < O; ++o) {
-    const double c = kcal[o] * txw.covariance(o, corr);
-    const double vqo = std::max(0.0, kcal[o] * txx.covariance(o, corr) + tn.diag[o]);
+    const double vw = tww.covariance(o, corr), cxw = txw.covariance(o, corr), vxx = txx.covariance(o, corr);
+    const double b = vw > 0 ? cxw / vw : 0.0;
+    const double resid = std::max(0.0, vxx - b * b * vw);
+    const double c = b * v[o];
+    const double vqo = std::max(0.0, b * b * v[o] + resid + tn.diag[o]);
     push(r, m[o], v[o], tn.mean1[o] + bq[o], vqo, c);
   }
   r.exact = false;
@@ -222,7 +223,7 @@ JM weight_layer(Ctx& cx, int k, const JM& x) {
     std::vector<double> s(O), shift(O), rel(O), ratio(O);
     for (int64_t o = 0; o < O; ++o) {
       shift[o] = cx.opt.mean ? r.mq[o] - r.m[o] : 0.0;
-      double rr = r.v[o] > 0 ? r.vq[o] / r.v[o] : 1.0;  // sigma^2 new / old
+      double rr = r.v[o] > 0 ? r.vq[o] / r.v[o] : (r.vq[o] > 0 ? cx.rmax : 1.0);  // sigma^2 new / old
       if (cx.opt.gain == GainRepair::mmse && r.c[o] > 0) rr = (r.vq[o] / r.c[o]) * (r.vq[o] / r.c[o]);
       if (!std::isfinite(rr) || r.vq[o] <= 0) rr = 1.0;
       rr = std::clamp(rr, cx.rmin, cx.rmax);
@@ -271,7 +272,7 @@ JM batch_norm(Ctx& cx, int k, const JM& x) {
     for (int64_t c = 0; c < C; ++c) {
       const double s2 = double(var[c]) + eps;
       const double shift = x.mq[c] - x.m[c];
-      double rr = x.v[c] > 0 ? x.vq[c] / x.v[c] : 1.0;
+      double rr = x.v[c] > 0 ? x.vq[c] / x.v[c] : (x.vq[c] > 0 ? cx.rmax : 1.0);
       if (cx.opt.gain == GainRepair::mmse && x.c[c] > 0) rr = (x.vq[c] / x.c[c]) * (x.vq[c] / x.c[c]);
       if (!std::isfinite(rr) || x.vq[c] <= 0) rr = 1.0;
       rr = std::clamp(rr, cx.rmin, cx.rmax);
@@ -341,7 +342,7 @@ JM activation(const Node& n, const Graph& g, const JM& x) {
 std::map<std::string, JointMoments> propagate_joint(const Graph& fp, Graph& q, const RepairOptions& opt,
                                                     bool repair, RepairReport* report) {
   constexpr int64_t batch = 2;
-  Ctx cx{fp, q, opt, repair, report, infer_shapes(fp, batch), {}, opt.min_var_ratio, 1.0 / opt.min_var_ratio};
+  Ctx cx{fp, q, opt, repair, report, infer_shapes(fp, batch), {}, opt.min_var_ratio, opt.max_var_ratio};
   for (size_t k = 0; k < fp.nodes.size(); ++k) cx.fp_index[fp.nodes[k].name] = static_cast<int>(k);
   std::map<std::string, JM> mom;
   for (const auto& in : fp.inputs) {

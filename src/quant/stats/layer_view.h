@@ -1,5 +1,6 @@
 // Internal helpers of the statistics repair (not a public API).
 #pragma once
+#include <cmath>
 #include <cstring>
 #include <map>
 #include <string>
@@ -12,6 +13,19 @@ namespace dfmpc::stats_detail {
 
 inline bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+
+// True when q is w, or close enough to be left alone: ||q - w|| < min_rel_error ||w||.
+inline bool treat_as_unquantized(const std::vector<float>& w, const std::vector<float>& q, double min_rel_error) {
+  if (bit_equal(w, q)) return true;
+  if (!(min_rel_error > 0) || w.size() != q.size()) return false;
+  double e = 0, n = 0;
+  for (size_t k = 0; k < w.size(); ++k) {
+    const double d = double(q[k]) - w[k];
+    e += d * d;
+    n += double(w[k]) * w[k];
+  }
+  return e < min_rel_error * min_rel_error * n;
 }
 
 // The weights of a Conv ([O, I/g, kh, kw]) or a Gemm as [J, K] (alpha folded in), with the

@@ -122,7 +122,7 @@ RepairReport repair_statistics(const Graph& fp, Graph& q, const RepairOptions& o
   const auto shapes = infer_shapes(fp, 2);
   std::map<std::string, int> fp_index;
   for (size_t k = 0; k < fp.nodes.size(); ++k) fp_index[fp.nodes[k].name] = static_cast<int>(k);
-  const double rmin = opt.min_var_ratio, rmax = 1.0 / opt.min_var_ratio;
+  const double rmin = opt.min_var_ratio, rmax = opt.max_var_ratio;
 
   for (int k = 0; k < static_cast<int>(q.nodes.size()); ++k) {
     const Node qn = q.nodes[k];  // copy: q.nodes may be edited below
@@ -137,7 +137,7 @@ RepairReport repair_statistics(const Graph& fp, Graph& q, const RepairOptions& o
     const Tensor& Wt = fp.constant(fn.inputs[1]);
     const Tensor& Qt = q.constant(qn.inputs[1]);
     if (Wt.shape != Qt.shape) throw ModelError(qn.where() + ": quantized weight shape differs from the FP one");
-    if (bit_equal(Wt.f, Qt.f)) continue;  // not quantized
+    if (treat_as_unquantized(Wt.f, Qt.f, opt.min_rel_error)) continue;  // not (noticeably) quantized
     const ChannelMoments& in = mom.at(fn.inputs.at(0));
 
     const LayerView vw = view_of(fp, fn, shapes);

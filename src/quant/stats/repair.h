@@ -60,7 +60,15 @@ struct RepairOptions {
   CovOptions cov;             // variance = covariance: the model (input prior fitted if
   bool fit_input_prior = true;  // fit_input_prior is set)
   bool gemm = true;        // repair quantized Gemm layers too (bias; scale per VarianceRepair)
-  double min_var_ratio = 1e-2;  // sigma^2 new / old is clamped to [min, 1/min]
+  // sigma^2 new / old is clamped to [min_var_ratio, max_var_ratio]: a channel is never
+  // amplified more than 10x, but may be shrunk to (almost) nothing — a channel whose FP
+  // weights are all zero (gamma = 0 folded in) is pure quantization noise after DoReFa,
+  // whose grid has no zero.
+  double min_var_ratio = 1e-2;
+  double max_var_ratio = 1e12;
+  // Layers with ||W^ - W|| < min_rel_error ||W|| are treated as unquantized (their own
+  // repair is skipped; the joint / covariance models still follow their inputs' errors).
+  double min_rel_error = 0.0;
 };
 
 // "mean_only", "additive", "noise", "ratio", "fitted", "joint", "none" (nothing); throws

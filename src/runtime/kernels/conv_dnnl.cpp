@@ -243,7 +243,7 @@ class DnnlBlockedConv final : public detail::BlockedConvImpl {
 
   // Safe to call concurrently (the executor runs micro-batches on several threads).
   void run(int64_t n, const float* x, const float* residual, float* y) override {
-    const int threads = std::max(1, pool::threads());
+    const int threads = std::max(1, pool::concurrency());
     const int64_t chunk = threads == 1 ? n : std::max<int64_t>(1, (n + 2 * threads - 1) / (2 * threads));
     const int64_t chunks = (n + chunk - 1) / chunk;
     const Entry *full, *last;

@@ -365,9 +365,12 @@ class WinogradConv final : public detail::BlockedConvImpl {
   // Chooses tiles per block and output-channel chunks: V and M of a block should stay in
   // L2, and there should be enough work items to keep every thread busy.
   void plan(Args& a) const {
-    const int64_t threads = std::max(1, pool::threads());
+    const int64_t threads = std::max(1, pool::concurrency());
     const int64_t npan = (a.cbo + 1) / 2;
-    const int64_t budget = 64 * 1024;  // floats (256 KiB) for V + M of one block
+    static const int64_t budget = [] {  // floats (256 KiB) for V + M of one block
+      const char* e = std::getenv("DFMPC_WINO_BUDGET_KB");
+      return (e ? std::atol(e) : 256) * 256;
+    }();
     const int64_t t_cache = std::max<int64_t>(1, budget / (kPos * (a.kp + a.np)));
     const int64_t nb_min = (a.nt + t_cache - 1) / t_cache;
     int64_t best_nb = nb_min, best_nco = 1;

@@ -72,6 +72,8 @@ class Pool {
   Pool() : want_(available_cores()) {}
 
   int threads() const { return want_.load(std::memory_order_relaxed); }
+  // 1 while jobs run on the caller alone (see run()).
+  int concurrency() const { return parallel_ok_.load(std::memory_order_relaxed) ? threads() : 1; }
 
   void set_threads(int n) {
     std::lock_guard<std::mutex> lk(busy_);
@@ -167,8 +169,18 @@ class Pool {
     const double ratio = cpu_acc_ / wall_acc_;
     static const bool dbg = std::getenv("DFMPC_POOL_DEBUG") != nullptr;
     if (dbg) std::fprintf(stderr, "pool: ratio %.2f over %.1f ms, parallel %d\n", ratio, wall_acc_ * 1e3, int(parallel_ok_));
-    if (parallel_ok_ && ratio < 0.75) parallel_ok_ = false;
-    else if (!parallel_ok_ && ratio > 0.9) parallel_ok_ = true;
+    if (parallel_ok_) {
+      if (ratio < 0.75) {  // back off: each failed try doubles the wait before the next one
+        parallel_ok_ = false;
+        fails_ = std::min(fails_ + 1, 10);
+        good_ = 0;
+      } else {
+        fails_ = 0;
+      }
+    } else {
+      good_ = ratio > 0.9 ? good_ + 1 : 0;
+      if (good_ >= (1 << fails_) - 1) parallel_ok_ = true;
+    }
     wall_acc_ = cpu_acc_ = 0;
   }
 
@@ -234,7 +246,8 @@ class Pool {
   std::atomic<int> want_;
   std::vector<std::thread> workers_;
   uint64_t jobs_ = 0;
-  bool parallel_ok_ = true;
+  std::atomic<bool> parallel_ok_{true};
+  int fails_ = 0, good_ = 0;  // failed parallel tries in a row; good serial windows since
   double wall_acc_ = 0, cpu_acc_ = 0;
   void (*fn_)(void*, int64_t, int) = nullptr;
   void* ctx_ = nullptr;
@@ -259,6 +272,7 @@ Pool& the_pool() {
 }  // namespace
 
 int threads() { return the_pool().threads(); }
+int concurrency() { return t_busy ? 1 : the_pool().concurrency(); }
 void run(int64_t n, void (*fn)(void*, int64_t, int), void* ctx) { the_pool().run(n, fn, ctx); }
 void set_threads(int n) { the_pool().set_threads(n); }
 

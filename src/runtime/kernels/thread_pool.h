@@ -14,6 +14,10 @@ namespace dfmpc::pool {
 
 // Threads a parallel_for uses (including the caller).
 int threads();
+// Threads a parallel_for issued now from this thread would use: 1 inside a work item (where
+// it runs inline) or while the pool runs jobs serially (oversubscribed machine), else
+// threads(). Kernels size their work split with it.
+int concurrency();
 
 // Runs fn(ctx, item, thread) for every item in [0, n); `thread` in [0, threads()) is unique
 // among the threads running concurrently (index per-thread scratch with it).
