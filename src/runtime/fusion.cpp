@@ -1,5 +1,6 @@
 #include "runtime/fusion.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -50,17 +51,21 @@ struct FusedConv {
   std::unique_ptr<ConvKernel> kernel;
   std::unique_ptr<BlockedConvKernel> bkernel;
   Shape kernel_input;  // [C, H, W] the kernel was built for
+  ConvGeom geom;       // for kernel_input
 
+  // Concurrent calls (micro-batches) are safe once the kernel exists for the input's shape.
   void run(std::span<const Tensor* const> in, std::span<Tensor* const> out) {
     const Tensor& x = *in[0];
-    const ConvGeom g = conv_geom(*conv, x.shape, w_shape);
-    const Shape chw(x.shape.begin() + 1, x.shape.end());
-    const float* bias = b.empty() ? nullptr : b.data();
-    if ((blocked ? !bkernel : !kernel) || chw != kernel_input) {
-      if (blocked) bkernel = std::make_unique<BlockedConvKernel>(g, w.data(), bias, ep);
-      else kernel = std::make_unique<ConvKernel>(g, w.data(), bias, ep);
-      kernel_input = chw;
+    const bool same = x.shape.size() == 4 && kernel_input.size() == 3 &&
+                      std::equal(kernel_input.begin(), kernel_input.end(), x.shape.begin() + 1);
+    if (!same || (blocked ? !bkernel : !kernel)) {
+      geom = conv_geom(*conv, x.shape, w_shape);
+      const float* bias = b.empty() ? nullptr : b.data();
+      if (blocked) bkernel = std::make_unique<BlockedConvKernel>(geom, w.data(), bias, ep);
+      else kernel = std::make_unique<ConvKernel>(geom, w.data(), bias, ep);
+      kernel_input.assign(x.shape.begin() + 1, x.shape.end());
     }
+    const ConvGeom& g = geom;
     Tensor& y = *out[0];
     const Shape ys{x.shape[0], g.c_out, g.out_h(), g.out_w()};
     const Tensor* residual = in.size() > 1 ? in[1] : nullptr;

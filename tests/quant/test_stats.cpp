@@ -267,7 +267,7 @@ TEST(Repair, MeanAndVarianceRepairOnSyntheticConvWithGaussianInputs) {
   for (int64_t o = 0; o < O; ++o) shift_before = std::max(shift_before, std::fabs(before.mean[o] - 0.25) / 1.5);
   EXPECT_GT(shift_before, 0.2) << "the test needs a visible shift";
 
-  for (const std::string mode : {"mean_only", "additive", "ratio", "noise", "joint"}) {
+  for (const std::string mode : {"mean_only", "additive", "ratio", "noise", "split", "joint"}) {
     RepairOptions opt = repair_options_from_name(mode);
     opt.moments.input_mean = mean;
     opt.moments.input_var = var;
@@ -280,7 +280,7 @@ TEST(Repair, MeanAndVarianceRepairOnSyntheticConvWithGaussianInputs) {
     for (int64_t o = 0; o < O; ++o) {
       // Output mean must be beta = 0.25 up to sampling error (0.02 gamma).
       EXPECT_NEAR(after.mean[o], 0.25, 0.02 * 1.5) << mode << " channel " << o;
-      if (mode == "additive" || mode == "ratio" || mode == "joint") {
+      if (mode == "additive" || mode == "ratio" || mode == "split" || mode == "joint") {
         EXPECT_NEAR(after.var[o] / (1.5 * 1.5), 1.0, 0.04) << mode << " channel " << o;
       }
     }
@@ -370,11 +370,10 @@ TEST(Repair, RunsOnEveryFixture) {
     SCOPED_TRACE(path);
     const Graph fp = import_onnx(path);
     const Graph q0 = quantize_pairs(fp);
-    for (const std::string mode : {"mean_only", "additive", "noise", "ratio", "fitted", "joint", "joint+mmse", "covariance"}) {
+    for (const std::string mode : {"mean_only", "additive", "noise", "ratio", "fitted", "split", "split+mmse", "joint",
+                                   "joint+mmse", "covariance"}) {
       Graph q = q0;
-      const bool mmse = mode == "joint+mmse";
-      RepairOptions opt = repair_options_from_name(mmse ? "joint" : mode);
-      if (mmse) opt.gain = GainRepair::mmse;
+      RepairOptions opt = repair_options_from_name(mode);
       opt.cov.radius = 2;
       const RepairReport rep = repair_statistics(fp, q, opt);
       EXPECT_FALSE(rep.layers.empty()) << mode;
@@ -415,7 +414,8 @@ TEST(Repair, IdentityQuantizationChangesNothing) {
   if (!test::shared_dir().empty()) models.push_back((test::shared_dir() / "models/resnet20_cifar10_bn.onnx").string());
   for (const auto& path : models) {
     const Graph fp = import_onnx(path);
-    for (const std::string mode : {"mean_only", "additive", "noise", "ratio", "fitted", "joint", "covariance"}) {
+    for (const std::string mode : {"mean_only", "additive", "noise", "ratio", "fitted", "split+mmse", "joint+mmse",
+                                   "covariance"}) {
       SCOPED_TRACE(path + " " + mode);
       Graph q = fp;
       const RepairReport rep = repair_statistics(fp, q, repair_options_from_name(mode));
@@ -559,7 +559,14 @@ TEST(Repair, OptionNames) {
   EXPECT_TRUE(repair_options_from_name("mean_only").mean);
   EXPECT_EQ(repair_options_from_name("ratio").variance, VarianceRepair::ratio);
   EXPECT_FALSE(repair_options_from_name("none").mean);
+  EXPECT_EQ(repair_options_from_name("ratio").gain, GainRepair::none);
+  EXPECT_EQ(repair_options_from_name("joint+mmse").gain, GainRepair::mmse);
+  EXPECT_EQ(repair_options_from_name("joint+mmse").variance, VarianceRepair::joint);
   EXPECT_THROW(repair_options_from_name("bogus"), std::invalid_argument);
+  EXPECT_THROW(repair_options_from_name("bogus+mmse"), std::invalid_argument);
+  const RepairOptions d;
+  EXPECT_EQ(d.variance, VarianceRepair::joint);
+  EXPECT_EQ(d.gain, GainRepair::mmse);
 }
 
 }  // namespace

@@ -224,7 +224,6 @@ JM weight_layer(Ctx& cx, int k, const JM& x) {
     for (int64_t o = 0; o < O; ++o) {
       shift[o] = cx.opt.mean ? r.mq[o] - r.m[o] : 0.0;
       double rr = r.v[o] > 0 ? r.vq[o] / r.v[o] : (r.vq[o] > 0 ? cx.rmax : 1.0);  // sigma^2 new / old
-      if (cx.opt.gain == GainRepair::mmse && r.c[o] > 0) rr = (r.vq[o] / r.c[o]) * (r.vq[o] / r.c[o]);
       if (!std::isfinite(rr) || r.vq[o] <= 0) rr = 1.0;
       rr = std::clamp(rr, cx.rmin, cx.rmax);
       ratio[o] = rr;

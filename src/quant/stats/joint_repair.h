@@ -4,17 +4,22 @@
 // input is the FP input, the joint model follows every activation x of fp together with
 // its counterpart x^ in q, per channel:
 //   m = E[x], v = Var[x], mq = E[x^], vq = Var[x^], c = Cov[x, x^].
-// Writing x^ = a x + n with a = c / v and n uncorrelated with x, the quantized model carries
-// a "signal" part a x, which keeps the FP spatial / cross-channel correlation structure, and
-// a "noise" part n, modelled as white (independent across taps and channels). At a conv:
-//   signal covariances use the FP input covariance model, calibrated per layer to the FP
-//   BN running variances (tap / channel correlation fitted as in VarianceRepair::fitted,
-//   then scaled so that the FP weights reproduce each running variance exactly);
-//   the noise part uses the diagonal model  sum_i noise_i sum_taps W^^2.
-// This predicts the pre-BN statistics of EVERY BN downstream of a quantized layer (a 6-bit
-// conv fed by a noisy input normalises with too large a sigma otherwise: the white noise is
-// not amplified by the conv the way the correlated signal is). Relu / Clip map the joint
-// Gaussian (x, x^) exactly (Cov by quadrature); Add sums independent branches.
+// Writing x^ = a x + n with a = c / v and n uncorrelated with x (per input channel), a conv
+// with FP weights W and quantized weights W^ sees the effective signal weights
+// X = W^ diag(a), which split, per output channel o, into b_o W_o + E_o (b_o the regression
+// coefficient of X_o on W_o in the model's metric, diagonal by default). Then
+//   Cov(z, z^) = b sigma^2,   Var(z^) = b^2 sigma^2 + [E' D E] + [sum_i n_i sum_taps W^^2],
+// where sigma^2 is the FP BN's running variance + eps (the truth; without a BN, the
+// model's FP variance): the part along W keeps the FP (spatially and cross-channel
+// correlated) structure, whose variance only the BN knows; the residual E and the input
+// noise n are noise-like, for which the diagonal model D (input variances) is unbiased.
+// This is the "split" repair applied at every layer to inputs that are themselves noisy,
+// so it predicts the pre-BN statistics of EVERY BN downstream of a quantized layer too
+// (a 6-bit conv fed by a noisy input sees less variance than in FP: its filters amplify
+// the correlated signal, not the white-ish noise). Relu / Clip map the joint Gaussian
+// (x, x^) exactly (Cov by quadrature); Add sums independent branches; the other ops of
+// moment_propagation.h act on (m, v, mq, vq, c) the same way.
+
 #pragma once
 #include <map>
 #include <set>

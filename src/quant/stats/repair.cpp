@@ -71,8 +71,14 @@ void scale_layer(Graph& q, int k, const LayerView& view, const std::vector<doubl
 
 using namespace stats_detail;
 
-RepairOptions repair_options_from_name(const std::string& name) {
+RepairOptions repair_options_from_name(const std::string& spec) {
   RepairOptions o;
+  o.gain = GainRepair::none;
+  std::string name = spec;
+  if (name.size() > 5 && name.compare(name.size() - 5, 5, "+mmse") == 0) {
+    o.gain = GainRepair::mmse;
+    name.resize(name.size() - 5);
+  }
   if (name == "mean_only") o.variance = VarianceRepair::none;
   else if (name == "additive") o.variance = VarianceRepair::additive;
   else if (name == "noise") o.variance = VarianceRepair::noise;
@@ -84,7 +90,7 @@ RepairOptions repair_options_from_name(const std::string& name) {
   else if (name == "none") o.mean = false, o.variance = VarianceRepair::none;
   else
     throw std::invalid_argument("unknown statistics repair '" + name +
-                                "' (valid: none, mean_only, additive, noise, ratio, fitted, joint, covariance, split)");
+                                "' (valid: none, mean_only, additive, noise, ratio, fitted, split, joint, covariance, each optionally +mmse)");
   return o;
 }
 
@@ -211,7 +217,7 @@ RepairReport repair_statistics(const Graph& fp, Graph& q, const RepairOptions& o
       }
       if (plain.variance == VarianceRepair::none) cov = s2 * cwq / vw_;
       double r = var_hat / s2;
-      if (opt.gain == GainRepair::mmse) {
+      if (opt.gain == GainRepair::mmse && bn >= 0) {
         // sigma_eff = sigma Var(z^) / Cov(z, z^)  ->  ratio (sigma_eff / sigma)^2.
         const double g = cov > 0 ? var_hat / cov : rmax;
         r = g * g;

@@ -3,7 +3,8 @@
 // input").
 //
 // q is fp with some weight tensors replaced by their quantized (dequantized float) values,
-// same node names and topology. For every Conv / Gemm whose weights differ:
+// same node names and topology. The default (joint + mmse) was the best measured option
+// (docs/stats-repair.md). For every Conv / Gemm whose weights differ:
 //  - input moments E[x_i], Var[x_i] come from propagate_moments() on the FULL-PRECISION
 //    graph fp (the repaired q is meant to reproduce fp's statistics, so fp's are the target
 //    at every layer; no data is used);
@@ -21,18 +22,20 @@
 //                within-channel tap correlation and a cross-channel correlation fitted, per
 //                layer, to the FP BN's running variances (data-free: the running variances
 //                are part of the pretrained model); needs a BN, otherwise ratio;
-//      joint:    every BN (and BN-less Conv / Gemm) downstream of a quantized layer gets the
-//                statistics a joint FP / quantized moment propagation predicts, with the
-//                quantized activations split into a signal part (FP correlation structure,
-//                fitted as above) and white noise (joint_repair.h);
+//      joint:    the split model applied at every layer with the layer's input itself
+//                noisy (joint_repair.h): every BN, and every BN-less Conv / Gemm, whose
+//                input statistics differ from fp's is repaired, including the high-bit and
+//                unquantized layers downstream of a low-bit one;
 //      covariance: full second-order propagation (covariance_propagation.h) through fp and
 //                q side by side; every BN downstream of a quantized layer gets
 //                mu^ = mu + (m_q - m_fp), sigma^2 = sigma^2 V_q / V_fp with the models'
 //                means / variances; layers past the model's reach (pooling, Gemm) get
 //                the `ratio` repair;
-//  - optional gain (GainRepair::mmse): the BN slope is shrunk to the linear MMSE estimate of
-//    the FP BN output from the quantized pre-activation, gamma/sigma * Cov(z, z^)/Var(z^),
-//    with Cov and Var from the chosen covariance model.
+//  - optional gain (GainRepair::mmse, BN layers only): the BN slope is shrunk to the linear
+//    MMSE estimate of the FP BN output from the quantized pre-activation,
+//    gamma/sigma * Cov(z, z^)/Var(z^), with Cov and Var from the chosen model (the running
+//    variance written is that of the effective normaliser sigma Var(z^)/Cov(z, z^)).
+//    BN-less layers always get the plain variance match (the gain measured worse there).
 // With a BN after the layer the new mu^, sigma^2 are written into its running mean / var
 // (gamma and beta are kept). Without one (BN-folded graphs, edge layers) the mean
 // correction goes into the bias and the variance correction becomes a per-output-channel
@@ -53,9 +56,10 @@ enum class VarianceRepair { none, additive, noise, ratio, fitted, joint, covaria
 enum class GainRepair { none, mmse };
 
 struct RepairOptions {
+  // Defaults: the best measured combination on the shared ResNets (docs/stats-repair.md).
   bool mean = true;                                  // false: variance only
-  VarianceRepair variance = VarianceRepair::ratio;   // none = the "mean_only" option
-  GainRepair gain = GainRepair::none;
+  VarianceRepair variance = VarianceRepair::joint;   // none = the "mean_only" option
+  GainRepair gain = GainRepair::mmse;
   MomentOptions moments;                             // how fp's moments are propagated
   CovOptions cov;             // variance = covariance: the model (input prior fitted if
   bool fit_input_prior = true;  // fit_input_prior is set)
@@ -71,7 +75,8 @@ struct RepairOptions {
   double min_rel_error = 0.0;
 };
 
-// "mean_only", "additive", "noise", "ratio", "fitted", "joint", "none" (nothing); throws
+// "mean_only", "additive", "noise", "ratio", "fitted", "split", "joint", "covariance", each
+// optionally with "+mmse" (GainRepair::mmse), or "none" (nothing); throws
 // std::invalid_argument naming the valid values.
 RepairOptions repair_options_from_name(const std::string& name);
 

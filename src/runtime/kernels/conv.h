@@ -48,7 +48,8 @@ class ConvKernel {
   std::unique_ptr<Impl> impl_;
 };
 
-// Number of threads the fast kernels use (oneDNN / OpenMP). 0 = library default.
+// Number of threads the fast kernels use: oneDNN's OpenMP threads and the dfmpc thread pool
+// (kernels/thread_pool.h). 0 = library default (one per available core).
 void set_num_threads(int n);
 
 }  // namespace dfmpc

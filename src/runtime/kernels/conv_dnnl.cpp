@@ -1,4 +1,4 @@
-// ConvKernel: oneDNN convolution_forward (inference) with a fused epilogue.
+// ConvKernel: oneDNN convolution_forward (inference) with a fused epilogue, on plain NCHW.
 //
 // Layouts: the caller's x / y / residual are plain NCHW. oneDNN chooses the layouts of the
 // weights, src and dst (format_tag::any); on AVX2 it picks 8-channel blocked layouts
@@ -7,6 +7,8 @@
 // once at construction; a batch size whose primitive wants another weights layout gets its
 // own copy (made once). Primitives, reorders and buffers are cached per batch size.
 // Epilogue = bias (in the conv) + `sum` post-op (residual, preloaded into dst) + eltwise.
+// The executor uses it only for grouped (depthwise) convolutions; the others run on the
+// blocked layout (conv_blocked.h), whose non-Winograd geometries are also in this file.
 #include <dlfcn.h>
 
 #include <atomic>

@@ -54,6 +54,15 @@ thread_local Scratch t_v, t_m;
 float* scratch_v(size_t n) { return t_v.get(n); }
 float* scratch_m(size_t n) { return t_m.get(n); }
 
+// Distance between the 36 position blocks of V and M: rounded to whole cache lines, and to an
+// odd number of them, so the 36 vectors a tile transform stores or loads do not all map to a
+// few L1 sets (a power-of-two stride such as 2 KiB made 2 threads slower than 1).
+int64_t position_stride(int64_t floats) {
+  int64_t lines = (floats + 15) / 16;
+  if (lines % 2 == 0) ++lines;
+  return lines * 16;
+}
+
 struct Args {
   int64_t cbi = 0, cbo = 0, h = 0, w = 0, oh = 0, ow = 0, pt = 0, pl = 0;
   int64_t tw = 0, tpi = 0, nt = 0;  // tiles per row, per image, in total
@@ -132,7 +141,7 @@ DFMPC_INLINE void input_tile(const float* src, int64_t rs, float* dst, int64_t p
 // (No loop-to-memcpy/memset conversion: the border copies are a few vectors each.)
 __attribute__((optimize("no-tree-loop-distribute-patterns")))
 void input_transform(const Args& a, int64_t t0, int64_t cnt, float* v) {
-  const int64_t plane = a.h * a.w * 8, pstride = a.tb * a.kp, rs = a.w * 8;
+  const int64_t plane = a.h * a.w * 8, pstride = position_stride(a.tb * a.kp), rs = a.w * 8;
   alignas(32) float patch[36 * 8];  // zero-padded copy of a patch that crosses the border
   for (int64_t tt = 0; tt < cnt; ++tt) {
     const int64_t t = t0 + tt, img = t / a.tpi, rem = t % a.tpi;
@@ -203,8 +212,8 @@ void gemm_panel(int64_t rows, const float* a, int64_t lda, const float* b, int64
 void multiply(const Args& a, int64_t cnt, int64_t c0, int64_t c1, const float* v, float* m) {
   const int64_t cw = (c1 - c0) * 8;
   for (int64_t p = 0; p < kPos; ++p) {
-    const float* vp = v + p * a.tb * a.kp;
-    float* mp = m + p * a.tb * cw;
+    const float* vp = v + p * position_stride(a.tb * a.kp);
+    float* mp = m + p * position_stride(a.tb * cw);
     const float* up = a.u + p * a.kp * a.np;
     for (int64_t cb = c0; cb < c1; cb += 2) {
       const bool wide = cb + 1 < c1;
@@ -247,7 +256,7 @@ DFMPC_INLINE void output_tile(const float* m, int64_t pstride, const Epi& e, flo
 
 template <bool RES, int ACT>
 void output_transform_t(const Args& a, int64_t t0, int64_t cnt, int64_t c0, int64_t c1, const float* m) {
-  const int64_t cw = (c1 - c0) * 8, pstride = a.tb * cw, plane = a.oh * a.ow * 8, rs = a.ow * 8;
+  const int64_t cw = (c1 - c0) * 8, pstride = position_stride(a.tb * cw), plane = a.oh * a.ow * 8, rs = a.ow * 8;
   const int64_t tail = a.cout % 8;
   const __m256 ones = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
   const __m256 tail_mask = _mm256_castsi256_ps(
@@ -324,8 +333,8 @@ class WinogradConv final : public detail::BlockedConvImpl {
     a.nt = n * a.tpi;
     plan(a);
     const int64_t blocks = (a.nt + a.tb - 1) / a.tb, units = blocks * a.nco;
-    const size_t v_size = static_cast<size_t>(kPos * a.tb * a.kp);
-    const size_t m_size = static_cast<size_t>(kPos * a.tb * a.cw_max);
+    const size_t v_size = static_cast<size_t>(kPos * position_stride(a.tb * a.kp));
+    const size_t m_size = static_cast<size_t>(kPos * position_stride(a.tb * a.cw_max));
     pool::parallel_for(units, [&](int64_t u, int) {
       run_unit(a, u / a.nco, u % a.nco, scratch_v(v_size), scratch_m(m_size));
     });
@@ -367,10 +376,7 @@ class WinogradConv final : public detail::BlockedConvImpl {
   void plan(Args& a) const {
     const int64_t threads = std::max(1, pool::concurrency());
     const int64_t npan = (a.cbo + 1) / 2;
-    static const int64_t budget = [] {  // floats (256 KiB) for V + M of one block
-      const char* e = std::getenv("DFMPC_WINO_BUDGET_KB");
-      return (e ? std::atol(e) : 256) * 256;
-    }();
+    const int64_t budget = 64 * 1024;  // floats (256 KiB) for V + M of one block
     const int64_t t_cache = std::max<int64_t>(1, budget / (kPos * (a.kp + a.np)));
     const int64_t nb_min = (a.nt + t_cache - 1) / t_cache;
     int64_t best_nb = nb_min, best_nco = 1;

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <mutex>
@@ -167,8 +166,6 @@ class Pool {
     cpu_acc_ += thread_cpu_seconds() - cpu0;
     if (wall_acc_ < 0.002) return;
     const double ratio = cpu_acc_ / wall_acc_;
-    static const bool dbg = std::getenv("DFMPC_POOL_DEBUG") != nullptr;
-    if (dbg) std::fprintf(stderr, "pool: ratio %.2f over %.1f ms, parallel %d\n", ratio, wall_acc_ * 1e3, int(parallel_ok_));
     if (parallel_ok_) {
       if (ratio < 0.75) {  // back off: each failed try doubles the wait before the next one
         parallel_ok_ = false;
