@@ -5,9 +5,10 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "runtime/fusion.h"
 #include "runtime/kernels/conv.h"
@@ -40,6 +41,7 @@ struct Executor::Impl {
   // chosen yet: the first run measures the activations of one image).
   bool micro_ok = false;
   int64_t micro = 0;
+  Shape out_one;  // the output's shape for one image
   Tensor result;  // the output of a micro-batched run
 
   std::unique_ptr<SlotSet> make_set() const {
@@ -53,6 +55,9 @@ struct Executor::Impl {
     }
     return ss;
   }
+
+  // After a one-image run on set 0: images per micro-batch from the largest buffer (-1: off).
+  void choose_micro_batch();
 
   const Tensor& run_set(SlotSet& ss, const float* x, int64_t n) {
     Tensor& in = ss.slots[slot_of[input_id]];
@@ -160,6 +165,19 @@ int64_t choose_micro(size_t max_activation_bytes) {
 
 }  // namespace
 
+void Executor::Impl::choose_micro_batch() {
+  const Tensor& o = sets[0]->slots[slot_of[output_id]];
+  if (o.dtype != DType::f32 || o.shape.empty() || o.shape[0] != 1) {  // not [1, ...]: whole batches
+    micro = -1;
+    return;
+  }
+  out_one = o.shape;
+  size_t biggest = 0;
+  for (const Tensor& t : sets[0]->slots) biggest = std::max(biggest, t.f.size() * sizeof(float));
+  micro = choose_micro(biggest);
+  if (micro == 0) micro = -1;
+}
+
 Executor::Executor(const Graph& g, ExecOptions opt) : impl_(std::make_unique<Impl>()) {
   Impl& s = *impl_;
   s.graph = g;
@@ -191,6 +209,17 @@ Executor::Executor(const Graph& g, ExecOptions opt) : impl_(std::make_unique<Imp
   s.sets.push_back(s.make_set());
   s.micro_ok = !opt.reference && batch_separable(s.graph) &&
                std::all_of(s.steps.begin(), s.steps.end(), [](const ExecStep& st) { return st.concurrent; });
+  if (!opt.reference) {
+    // Warm-up on one image of zeros: builds the convolution kernels (weight transforms) now
+    // rather than in the first run, and measures the activations for the micro-batch size.
+    // A model that fails on it fails again, with the same error, in run().
+    try {
+      const std::vector<float> zeros(static_cast<size_t>(shape_numel(Shape(s.in_shape.begin() + 1, s.in_shape.end()))));
+      s.run_set(*s.sets[0], zeros.data(), 1);
+      if (s.micro_ok) s.choose_micro_batch();
+    } catch (const std::exception&) {
+    }
+  }
 }
 
 Executor::~Executor() = default;
@@ -201,55 +230,43 @@ size_t Executor::step_count() const { return impl_->steps.size(); }
 // Whole batches run step by step, each step spread over the thread pool. When the graph allows
 // it, a batch is instead cut into micro-batches that the pool's threads take one at a time,
 // each running all steps on its own buffers: no synchronisation between layers, and a layer's
-// activations stay in the core's cache. The first run computes one image alone first (it
-// builds the kernels and measures the activation sizes that fix the micro-batch size).
+// activations stay in the core's cache. The micro-batch size comes from the activation sizes
+// measured by the constructor's warm-up run.
 const Tensor& Executor::run(const float* x, int64_t n) {
   Impl& s = *impl_;
   if (!s.micro_ok || n < 2 || s.micro < 0) return s.run_set(*s.sets[0], x, n);
   const int64_t per_in = shape_numel(Shape(s.in_shape.begin() + 1, s.in_shape.end()));
   int64_t first = 0;  // images already computed
-  int64_t per_out = 0;
-  auto start_result = [&](const Tensor& o, int64_t rows) {
-    if (o.dtype != DType::f32 || o.shape.empty() || o.shape[0] != rows)
-      throw ModelError("the model output " + shape_str(o.shape) + " does not keep the batch first");
-    per_out = o.numel() / rows;
-    s.result.dtype = DType::f32;
-    s.result.shape = o.shape;
-    s.result.shape[0] = n;
-    s.result.f.resize(static_cast<size_t>(n * per_out));
-    std::copy(o.f.begin(), o.f.begin() + rows * per_out, s.result.f.begin());
-  };
-  if (s.micro == 0) {
-    const Tensor& o = s.run_set(*s.sets[0], x, 1);
-    size_t biggest = 0;
-    for (const Tensor& t : s.sets[0]->slots) biggest = std::max(biggest, t.f.size() * sizeof(float));
-    s.micro = choose_micro(biggest);
-    if (s.micro == 0) {  // micro-batching turned off
-      s.micro = -1;
-      return s.run_set(*s.sets[0], x, n);
-    }
-    start_result(o, 1);
+  if (s.micro == 0) {  // the warm-up failed: size the micro-batches on the first image
+    s.run_set(*s.sets[0], x, 1);
+    s.choose_micro_batch();
+    if (s.micro < 0) return s.run_set(*s.sets[0], x, n);
     first = 1;
+  }
+  // The output of n images is n times the output of one (batch_separable).
+  const Shape& one = s.out_one;
+  const int64_t per_out = shape_numel(one);
+  s.result.dtype = DType::f32;
+  s.result.shape = one;
+  s.result.shape[0] = n;
+  s.result.f.resize(static_cast<size_t>(n * per_out));
+  if (first) {
+    const Tensor& o = s.sets[0]->slots[s.slot_of[s.output_id]];
+    std::copy(o.f.begin(), o.f.begin() + per_out, s.result.f.begin());
   }
   const int64_t rest = n - first;
   const int threads = std::max(1, pool::concurrency());
   int64_t chunks = (rest + s.micro - 1) / s.micro;
   if (threads > 1) chunks = std::min(rest, (chunks + threads - 1) / threads * threads);  // even shares
   while (static_cast<int>(s.sets.size()) < pool::threads()) s.sets.push_back(s.make_set());
-  std::mutex mu;
+  const int nsets = static_cast<int>(s.sets.size());
   pool::parallel_for(chunks, [&](int64_t i, int thread) {
     const int64_t b0 = first + i * rest / chunks, b1 = first + (i + 1) * rest / chunks;
     if (b1 == b0) return;
-    const Tensor& o = s.run_set(*s.sets[thread], x + b0 * per_in, b1 - b0);
-    if (per_out == 0) {
-      std::lock_guard<std::mutex> lk(mu);
-      if (per_out == 0) {
-        start_result(o, b1 - b0);
-        std::copy(o.f.begin(), o.f.end(), s.result.f.begin() + b0 * per_out);
-        return;
-      }
-    }
-    if (o.numel() != (b1 - b0) * per_out || o.shape.empty() || o.shape[0] != b1 - b0)
+    std::unique_ptr<SlotSet> spare;  // only if the pool grew since (set_num_threads meanwhile)
+    if (thread >= nsets) spare = s.make_set();
+    const Tensor& o = s.run_set(spare ? *spare : *s.sets[thread], x + b0 * per_in, b1 - b0);
+    if (o.dtype != DType::f32 || o.shape.empty() || o.shape[0] != b1 - b0 || o.numel() != (b1 - b0) * per_out)
       throw ModelError("the model output " + shape_str(o.shape) + " does not keep the batch first");
     std::copy(o.f.begin(), o.f.end(), s.result.f.begin() + b0 * per_out);
   });

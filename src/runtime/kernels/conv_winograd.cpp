@@ -13,10 +13,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <new>
-#include <vector>
 
 #include "runtime/kernels/conv_blocked.h"
 #include "runtime/kernels/thread_pool.h"
@@ -167,9 +165,12 @@ void input_transform(const Args& a, int64_t t0, int64_t cnt, float* v) {
   }
 }
 
-// C[R x 8*NV] = A[R x K] * B[K x 8*NV]; A rows at stride lda, B packed [K][8*NV].
+// C[R x 8*NV] = A[R x K] * B[K x 8*NV]; A rows at stride lda, B packed [K][8*NV]. Each step
+// also prefetches one cache line of the panel that follows B in memory (the next one the
+// caller multiplies): a panel is often exactly a 4 KiB page, where hardware prefetch stops.
 template <int R, int NV>
 DFMPC_INLINE void gemm_kernel(const float* a, int64_t lda, const float* b, int64_t k_len, float* c, int64_t ldc) {
+  const float* next = b + k_len * NV * 8;
   __m256 acc[R][NV];
 #pragma GCC unroll 6
   for (int r = 0; r < R; ++r)
@@ -179,6 +180,9 @@ DFMPC_INLINE void gemm_kernel(const float* a, int64_t lda, const float* b, int64
     __m256 bv[NV];
 #pragma GCC unroll 2
     for (int v = 0; v < NV; ++v) bv[v] = _mm256_load_ps(b + k * NV * 8 + v * 8);
+#ifndef DFMPC_NO_PREFETCH
+    _mm_prefetch(reinterpret_cast<const char*>(next + k * 16), _MM_HINT_T0);
+#endif
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r) {
       const __m256 av = _mm256_broadcast_ss(a + r * lda + k);
@@ -362,10 +366,9 @@ class WinogradConv final : public detail::BlockedConvImpl {
             t[i][j] = G[i][0] * k3[0 * 3 + j] + G[i][1] * k3[1 * 3 + j] + G[i][2] * k3[2 * 3 + j];
         for (int i = 0; i < 6; ++i)
           for (int j = 0; j < 6; ++j) u[i][j] = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
-        const int64_t panel = co / 16, cb = co / 8;
+        const int64_t panel = co / 16;
         const int64_t width = (2 * panel + 1 < cbo) ? 16 : 8;
         const int64_t col = co - panel * 16;
-        (void)cb;
         for (int p = 0; p < 36; ++p)
           u_[p * kp * np + panel * 16 * kp + ci * width + col] = static_cast<float>(u[p / 6][p % 6]);
       }
@@ -416,6 +419,9 @@ std::unique_ptr<detail::BlockedConvImpl> detail::make_winograd_conv(const ConvGe
   if (!cpu_ok || g.kh != 3 || g.kw != 3 || g.stride_h != 1 || g.stride_w != 1 || g.dil_h != 1 ||
       g.dil_w != 1 || g.groups != 1 || g.out_h() <= 0 || g.out_w() <= 0)
     return nullptr;
+  // Wide layers: a block of tiles whose V and M fit in L2 would have too few rows for the
+  // GEMM to reuse each transformed weight (up to 128 + 128 channels: at least 7 tiles).
+  if ((g.c_in + 7) / 8 + (g.c_out + 7) / 8 > 32) return nullptr;
   return std::make_unique<WinogradConv>(g, w, bias, ep);
 }
 

@@ -74,10 +74,8 @@ class Pool {
   // 1 while jobs run on the caller alone (see run()).
   int concurrency() const { return parallel_ok_.load(std::memory_order_relaxed) ? threads() : 1; }
 
-  void set_threads(int n) {
-    std::lock_guard<std::mutex> lk(busy_);
-    want_.store(n > 0 ? n : available_cores());
-  }
+  // Takes effect at the next job (workers are started or stopped there, under busy_).
+  void set_threads(int n) { want_.store(n > 0 ? n : available_cores()); }
 
   void run(int64_t n, void (*fn)(void*, int64_t, int), void* ctx) {
     if (n <= 0) return;
@@ -137,7 +135,7 @@ class Pool {
     // Wait for the items other threads are still running.
     const auto t0 = Clock::now();
     for (int k = 0; done_.load(std::memory_order_acquire) < n; ++k) {
-      if (k < 64 || Clock::now() - t0 < std::chrono::microseconds(50)) DFMPC_PAUSE();
+      if (k < 64 || Clock::now() - t0 < std::chrono::microseconds(500)) DFMPC_PAUSE();
       else sched_yield();
     }
   }
@@ -160,22 +158,24 @@ class Pool {
   }
 
   // Adds a sampled job to the CPU / wall tally of the calling thread and, every 2 ms of
-  // sampled wall time, decides whether jobs may use the workers (with hysteresis).
+  // sampled wall time, decides whether jobs may use the workers: off after two windows below
+  // 75% CPU time, back on above 85% (after 2^k - 1 good windows following k failures).
   void account(Clock::time_point start, double cpu0) {
     wall_acc_ += std::chrono::duration<double>(Clock::now() - start).count();
     cpu_acc_ += thread_cpu_seconds() - cpu0;
     if (wall_acc_ < 0.002) return;
     const double ratio = cpu_acc_ / wall_acc_;
     if (parallel_ok_) {
-      if (ratio < 0.75) {  // back off: each failed try doubles the wait before the next one
-        parallel_ok_ = false;
+      bad_ = ratio < 0.75 ? bad_ + 1 : 0;
+      if (bad_ >= 2) {  // two bad windows in a row (one may be a passing hiccup): back off,
+        parallel_ok_ = false;  // each failed try doubling the wait before the next one
         fails_ = std::min(fails_ + 1, 10);
-        good_ = 0;
-      } else {
+        good_ = bad_ = 0;
+      } else if (bad_ == 0) {
         fails_ = 0;
       }
     } else {
-      good_ = ratio > 0.9 ? good_ + 1 : 0;
+      good_ = ratio > 0.85 ? good_ + 1 : 0;
       if (good_ >= (1 << fails_) - 1) parallel_ok_ = true;
     }
     wall_acc_ = cpu_acc_ = 0;
@@ -245,6 +245,7 @@ class Pool {
   uint64_t jobs_ = 0;
   std::atomic<bool> parallel_ok_{true};
   int fails_ = 0, good_ = 0;  // failed parallel tries in a row; good serial windows since
+  int bad_ = 0;               // bad parallel windows in a row
   double wall_acc_ = 0, cpu_acc_ = 0;
   void (*fn_)(void*, int64_t, int) = nullptr;
   void* ctx_ = nullptr;
