@@ -218,6 +218,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--time-batches", type=int, default=0,
                     help="only time this many training steps, print the estimated epoch time, exit")
+    ap.add_argument("--blocks", type=int, default=2,
+                    help="basic blocks per stage (2 = the demo ResNet-14; 4 = ResNet-26, the second "
+                         "model the defaults are selected on, docs/decisions.md section 6)")
     ap.add_argument("--out", default=os.path.join(REPO, "models", "fmnist_resnet14"))
     args = ap.parse_args()
 
@@ -238,9 +241,9 @@ def main():
     print(f"train {tuple(x_train.shape)}  val {tuple(x_val.shape)}  test {tuple(x_test.shape)}",
           flush=True)
 
-    model = ResNet14()
+    model = ResNet14(blocks=args.blocks)
     nparams = sum(p.numel() for p in model.parameters())
-    print(f"ResNet14: {nparams} parameters, threads={torch.get_num_threads()}", flush=True)
+    print(f"ResNet{6 * args.blocks + 2}: {nparams} parameters, threads={torch.get_num_threads()}", flush=True)
 
     n_train = x_train.shape[0]
     steps_per_epoch = n_train // args.batch  # drop the last partial batch
@@ -319,7 +322,7 @@ def main():
     print(f"wrote {onnx_path} ({os.path.getsize(onnx_path)} bytes), ops: {ops}", flush=True)
 
     meta = {
-        "model": "fmnist_resnet14",
+        "model": os.path.basename(args.out),
         "file": os.path.basename(onnx_path),
         "architecture": "CIFAR-style ResNet-14: 3x3 stem conv 16 + BN + ReLU; 3 stages x 2 "
                         "BasicBlocks (16/32/64 ch, stride 2 + 1x1 conv+BN projection shortcut at "

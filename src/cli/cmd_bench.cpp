@@ -7,6 +7,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "cli/cli_common.h"
 #include "cli/model_loader.h"
@@ -24,7 +25,7 @@ struct Row {
   bool fp32 = false;
 };
 
-QuantizeConfig make(Method m, int low, int high, const std::string& stats, Granularity g = Granularity::per_tensor,
+QuantizeConfig make(Method m, int low, int high, const std::string& stats, std::optional<Granularity> g = Granularity::per_tensor,
                     bool compensate = true) {
   QuantizeConfig c;
   c.compensate = compensate;
@@ -33,11 +34,15 @@ QuantizeConfig make(Method m, int low, int high, const std::string& stats, Granu
   c.high_bits = high;
   c.stats = stats;
   c.granularity = g;
+  if (m == Method::none || m == Method::dfmpc) c.quantizer = "paper";  // the paper's TWN / DoReFa
   return c;
 }
 
 QuantizeConfig dfmpc_default(int low, int high) {
-  return make(Method::dfmpc, low, high, default_stats_mode(Method::dfmpc), Granularity::per_tensor, kDefaultCompensation);
+  QuantizeConfig c;
+  c.low_bits = low;
+  c.high_bits = high;
+  return resolve_defaults(c);
 }
 
 std::vector<Row> suite_rows(const std::string& suite) {

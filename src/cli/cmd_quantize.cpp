@@ -13,7 +13,7 @@ namespace dfmpc::cli {
 
 namespace {
 struct QuantizeFlags {
-  std::string model, out, packed, bits = "2/6", method = "dfmpc", stats, granularity = "tensor", compensation;
+  std::string model, out, packed, bits = "2/6", method = "dfmpc", stats = "auto", granularity = "auto", quantizer = "auto", compensation;
   int edge_bits = 8;
   double lambda1 = 0.5, lambda2 = 0.0;
   bool json = false, asymmetric = false;
@@ -46,7 +46,9 @@ nlohmann::json report_json(const QuantizeFlags& f, const QuantizeConfig& cfg, co
   nlohmann::json r{{"model", f.model}, {"output", f.out}, {"method", method_name(cfg.method)},
                    {"bits", {{"low", cfg.low_bits}, {"high", cfg.high_bits}, {"edge", cfg.edge_bits}}},
                    {"lambda1", cfg.lambda1}, {"lambda2", cfg.lambda2}, {"stats", cfg.stats},
-                   {"compensation", cfg.method == Method::dfmpc && cfg.compensate ? "eq27" : "off"},
+                   {"quantizer", cfg.quantizer},
+                   {"granularity", cfg.granularity == Granularity::per_channel ? "channel" : "tensor"},
+                   {"compensation", cfg.method == Method::dfmpc && *cfg.compensate ? "eq27" : "off"},
                    {"pairs", m.report.pairs}, {"seconds", m.report.seconds},
                    {"size_mb", {{"fp32", m.report.fp32_bytes / 1e6}, {"quantized", m.report.quantized_bytes / 1e6}}},
                    {"layers", layers}};
@@ -61,10 +63,19 @@ void run_quantize(const QuantizeFlags& f) {
   cfg.edge_bits = f.edge_bits;
   cfg.lambda1 = f.lambda1;
   cfg.lambda2 = f.lambda2;
-  cfg.stats = f.stats.empty() ? default_stats_mode(cfg.method) : f.stats;
-  cfg.compensate = f.compensation.empty() ? kDefaultCompensation : f.compensation == "eq27";
-  cfg.granularity = f.granularity == "channel" ? Granularity::per_channel : Granularity::per_tensor;
+  cfg.stats = f.stats;
+  if (!f.compensation.empty()) cfg.compensate = f.compensation == "eq27";
+  if (f.granularity != "auto") cfg.granularity = f.granularity == "channel" ? Granularity::per_channel : Granularity::per_tensor;
+  cfg.quantizer = f.quantizer;
+  if (cfg.quantizer != "auto" && cfg.quantizer != "paper" && cfg.quantizer != "mse" && cfg.quantizer != "rtn") {
+    try {
+      quant_scheme_from_name(cfg.quantizer);
+    } catch (const std::invalid_argument& e) {
+      throw CLI::ValidationError("--quantizer", e.what());
+    }
+  }
   cfg.asymmetric = f.asymmetric;
+  cfg = resolve_defaults(cfg);
   for (int b : {cfg.low_bits, cfg.high_bits, cfg.edge_bits})
     if (b < 2 || b > 8) throw CLI::ValidationError("--bits", "bit widths must be between 2 and 8, got " + std::to_string(b));
   const Graph g = load_model(f.model);
@@ -81,8 +92,9 @@ void run_quantize(const QuantizeFlags& f) {
   for (const auto& l : m.report.layers)
     fmt::print("{:<42} {:<5} {:<7} {:>4} {:>8} {:>9.4f} {:>22}\n", l.node, l.role, l.scheme, l.bits, l.params, l.rel_error,
                l.compensated ? fmt::format("{:.3f}/{:.3f}/{:.3f}", l.c_min, l.c_mean, l.c_max) : "");
-  fmt::print("\nmethod {} (compensation {}) bits {}/{} edge {} stats {}: {:.3f} MB -> {:.3f} MB at true bit widths, {:.1f} ms\n",
-             method_name(cfg.method), cfg.method == Method::dfmpc && cfg.compensate ? "eq27" : "off", cfg.low_bits, cfg.high_bits, cfg.edge_bits, cfg.stats, m.report.fp32_bytes / 1e6,
+  fmt::print("\nmethod {} (quantizer {} per {}, compensation {}) bits {}/{} edge {} stats {}: {:.3f} MB -> {:.3f} MB at true bit widths, {:.1f} ms\n",
+             method_name(cfg.method), cfg.quantizer, cfg.granularity == Granularity::per_channel ? "channel" : "tensor",
+             cfg.method == Method::dfmpc && *cfg.compensate ? "eq27" : "off", cfg.low_bits, cfg.high_bits, cfg.edge_bits, cfg.stats, m.report.fp32_bytes / 1e6,
              m.report.quantized_bytes / 1e6, m.report.seconds * 1e3);
   fmt::print("wrote {}\n", f.out);
   if (packed_bytes >= 0) fmt::print("wrote {} ({} bytes)\n", f.packed, packed_bytes);
@@ -105,13 +117,21 @@ void register_quantize(CLI::App& app) {
   cmd->add_option("--lambda2", f->lambda2, "DF-MPC lambda2 (Eq. 27)")->capture_default_str();
   cmd->add_option("--stats", f->stats,
                  "BN statistics of the quantized model: keep (the paper's literal reading), mean, additive, noise, "
-                 "ratio, fitted (see docs/decisions.md); default depends on --method");
+                 "ratio, fitted, split, joint, covariance (each optionally +mmse); auto = the method's default "
+                 "(docs/decisions.md section 6)")
+      ->capture_default_str();
   cmd->add_option("--compensation", f->compensation,
                  "dfmpc: eq27 folds the paper's closed-form c_j, off keeps pairing + statistics only "
                  "(default off: c lowered accuracy in every measurement, docs/decisions.md)")
       ->check(CLI::IsMember({"eq27", "off"}));
-  cmd->add_option("--granularity", f->granularity, "Weight scales per tensor or per output channel")
-      ->check(CLI::IsMember({"tensor", "channel"}))
+  cmd->add_option("--granularity", f->granularity,
+                 "Weight scales per tensor or per output channel; auto = channel for dfmpc, tensor otherwise")
+      ->check(CLI::IsMember({"auto", "tensor", "channel"}))
+      ->capture_default_str();
+  cmd->add_option("--quantizer", f->quantizer,
+                 "Weight grid: auto (the method's own), paper (TWN at 2 bits, DoReFa above), mse (least-squares "
+                 "DoReFa grid at every width: dfmpc's default), rtn, or a scheme: twn, dorefa, sym, asym, omse, squant, "
+                 "ternary_mse, dorefa_mse")
       ->capture_default_str();
   cmd->add_flag("--asymmetric", f->asymmetric, "rtn: asymmetric min/max grid");
   cmd->add_option("--packed", f->packed, "Also write a packed model with codes at their true bit widths");

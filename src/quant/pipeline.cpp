@@ -23,15 +23,11 @@ struct Assignment {
 };
 
 QuantScheme scheme_for(const QuantizeConfig& cfg, int bits) {
-  switch (cfg.method) {
-    case Method::none:
-    case Method::dfmpc: return bits == 2 ? QuantScheme::twn : QuantScheme::dorefa;
-    case Method::rtn:
-    case Method::dfq: return cfg.asymmetric ? QuantScheme::asym : QuantScheme::sym;
-    case Method::omse: return QuantScheme::omse;
-    case Method::squant: return QuantScheme::squant;
-  }
-  throw std::logic_error("unknown method");
+  const std::string& q = cfg.quantizer;
+  if (q == "paper") return bits == 2 ? QuantScheme::twn : QuantScheme::dorefa;
+  if (q == "mse") return QuantScheme::dorefa_mse;  // all 2^k levels, 2 bits too (docs/decisions.md 3)
+  if (q == "rtn") return cfg.asymmetric ? QuantScheme::asym : QuantScheme::sym;
+  return quant_scheme_from_name(q);
 }
 
 std::vector<Assignment> bit_plan(const Graph& g, const PairingPlan& plan, const QuantizeConfig& cfg) {
@@ -140,6 +136,22 @@ const char* method_name(Method m) {
   return "?";
 }
 
+std::string default_quantizer(Method m) {
+  switch (m) {
+    case Method::none: return "paper";
+    case Method::dfmpc: return "mse";
+    case Method::rtn:
+    case Method::dfq: return "rtn";
+    case Method::omse: return "omse";
+    case Method::squant: return "squant";
+  }
+  throw std::logic_error("unknown method");
+}
+
+Granularity default_granularity(Method m) {
+  return m == Method::dfmpc ? Granularity::per_channel : Granularity::per_tensor;
+}
+
 std::string default_stats_mode(Method m) {
   if (m == Method::dfq) return "mean";  // DFQ's analytic bias correction
   if (m == Method::dfmpc) return "ratio";
@@ -160,8 +172,17 @@ Graph prepare_dfq(const Graph& g) {
   return out;
 }
 
-QuantizedModel quantize_model(const Graph& original, const QuantizeConfig& cfg) {
+QuantizeConfig resolve_defaults(QuantizeConfig cfg) {
+  if (!cfg.granularity) cfg.granularity = default_granularity(cfg.method);
+  if (cfg.stats == "auto") cfg.stats = default_stats_mode(cfg.method);
+  if (cfg.quantizer == "auto") cfg.quantizer = default_quantizer(cfg.method);
+  if (!cfg.compensate) cfg.compensate = kDefaultCompensation;
+  return cfg;
+}
+
+QuantizedModel quantize_model(const Graph& original, const QuantizeConfig& requested) {
   const auto t0 = std::chrono::steady_clock::now();
+  const QuantizeConfig cfg = resolve_defaults(requested);
   const Graph prepared = cfg.method == Method::dfq ? prepare_dfq(original) : Graph{};
   const Graph& fp = cfg.method == Method::dfq ? prepared : original;
   QuantizedModel m;
@@ -180,7 +201,7 @@ QuantizedModel quantize_model(const Graph& original, const QuantizeConfig& cfg) 
     QuantOptions qo;
     qo.bits = a.bits;
     const auto& traits = quant_scheme_traits(a.scheme);
-    qo.granularity = traits.per_tensor ? cfg.granularity : Granularity::per_channel;
+    qo.granularity = traits.per_tensor ? *cfg.granularity : Granularity::per_channel;
     if (!traits.per_channel) qo.granularity = Granularity::per_tensor;
     // Per-channel groups run along axis 0: output channels for Conv and Gemm(transB=1).
     QuantResult r = quantize_weights(a.scheme, WeightView{w.f, w.shape}, qo);
@@ -200,7 +221,7 @@ QuantizedModel quantize_model(const Graph& original, const QuantizeConfig& cfg) 
     m.report.layers.push_back(rep);
   }
   if (cfg.stats != "keep") repair_bn_statistics(fp, m, cfg.stats);
-  if (cfg.method == Method::dfmpc && cfg.compensate)
+  if (cfg.method == Method::dfmpc && *cfg.compensate)
     for (const auto& p : plan.pairs) fold_compensation(m, fp, p, cfg, m.report.layers[report_of.at(p.low)]);
   for (auto& rep : m.report.layers) {
     rep.rel_error = rel_error(fp.constant(rep.weight).f, m.graph.constant(rep.weight).f);

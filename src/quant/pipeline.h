@@ -2,6 +2,7 @@
 // -> DF-MPC compensation. Data-free: it reads the model and nothing else.
 #pragma once
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,11 +19,19 @@ struct QuantizeConfig {
   Method method = Method::dfmpc;
   int low_bits = 2, high_bits = 6;  // pair layers; equal for a uniform bit width
   int edge_bits = 8;                // every weight layer outside a pair
-  Granularity granularity = Granularity::per_tensor;
+  std::optional<Granularity> granularity;  // unset: default_granularity(method)
+  // Weight grid of every quantized layer: "auto" (the method's own, default_quantizer()),
+  // "paper" (TWN at 2 bits, DoReFa above), "mse" (dorefa_mse at every width),
+  // or one scheme name of the registry (quant_scheme.h) for every layer.
+  std::string quantizer = "auto";
   bool asymmetric = false;  // rtn: asymmetric min/max grid instead of symmetric
   double lambda1 = 0.5, lambda2 = 0.0;
-  std::string stats = "keep";  // BN statistics of the quantized model: keep | mean | additive | ratio | ...
-  bool compensate = true;      // dfmpc: fold the Eq. 27 coefficients c_j (false: pairing + statistics only)
+  // BN statistics of the quantized model: keep | mean | ratio | joint+mmse | ... (repair.h);
+  // "auto": default_stats_mode(method).
+  std::string stats = "auto";
+  // dfmpc: fold the Eq. 27 coefficients c_j (false: pairing + statistics only); unset:
+  // kDefaultCompensation.
+  std::optional<bool> compensate;
 };
 
 struct LayerReport {
@@ -54,8 +63,15 @@ struct QuantizedModel {
 
 // The statistics mode a method uses unless told otherwise (docs/decisions.md section 6).
 std::string default_stats_mode(Method m);
+// The weight grid and scale granularity a method uses unless told otherwise
+// (docs/decisions.md section 3).
+std::string default_quantizer(Method m);
+Granularity default_granularity(Method m);
 // Whether dfmpc folds Eq. 27's c by default (docs/decisions.md section 6).
 constexpr bool kDefaultCompensation = false;
+
+// cfg with every "auto" / unset field replaced by the method's default.
+QuantizeConfig resolve_defaults(QuantizeConfig cfg);
 
 QuantizedModel quantize_model(const Graph& fp, const QuantizeConfig& cfg);
 

@@ -94,7 +94,7 @@ TEST(Compensation, ExactWeightsGiveCoefficientOne) {
 // Puts every weight layer of g exactly on the grid the pipeline will use, so quantization
 // is the identity.
 Graph on_grid(const Graph& g, const QuantizeConfig& cfg) {
-  QuantizeConfig none = cfg;
+  QuantizeConfig none = resolve_defaults(cfg);
   none.method = Method::none;
   none.stats = "keep";
   return quantize_model(g, none).graph;
@@ -111,6 +111,7 @@ TEST(Pipeline, ExactWeightsLeaveTheModelUnchanged) {
     cfg.method = Method::dfmpc;
     cfg.low_bits = 2;
     cfg.high_bits = 6;
+    cfg.compensate = true;
     const Graph g = on_grid(fixture(model), cfg);
     const QuantizedModel m = quantize_model(g, cfg);
     for (const auto& l : m.report.layers) {

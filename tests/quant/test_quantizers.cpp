@@ -57,7 +57,7 @@ TEST(QuantScheme, RegistryNamesRoundTrip) {
     quant_scheme_from_name("ternary");
     FAIL() << "no throw";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("twn, dorefa, sym, asym, omse, squant"),
+    EXPECT_NE(std::string(e.what()).find("twn, dorefa, sym, asym, omse, squant, ternary_mse, dorefa_mse"),
               std::string::npos) << e.what();
   }
 }
@@ -194,6 +194,90 @@ TEST(Omse, AtLeastAsGoodAsBruteForceAndSym) {
           const double mine = level_sse(x, omse.scale[i], l);
           ASSERT_LE(mine, level_sse(x, sym.scale[i], l)) << what;
           ASSERT_LE(mine, brute_force_sse(x, bits) * (1 + 1e-9)) << what;
+        }
+      }
+}
+
+double sse(std::span<const float> w, std::span<const float> w_hat) {
+  double e = 0.0;
+  for (size_t i = 0; i < w.size(); ++i) e += (double(w[i]) - w_hat[i]) * (double(w[i]) - w_hat[i]);
+  return e;
+}
+
+// Ternary {-a, 0, a}: for every threshold t (each |w| of the group), the best a is the mean
+// of the kept |w|; the exact optimum is the best of those.
+double brute_force_ternary_sse(std::span<const float> w) {
+  double best = 0.0;
+  for (float v : w) best += double(v) * v;  // a = 0
+  for (float t : w) {
+    double kept = 0.0, n = 0.0;
+    for (float v : w)
+      if (std::fabs(v) >= std::fabs(t)) kept += std::fabs(v), n += 1;
+    const double a = kept / n;
+    double e = 0.0;
+    for (float v : w) {
+      const double d = std::fabs(v) >= std::fabs(t) ? std::fabs(v) - a : std::fabs(v);
+      e += d * d;
+    }
+    best = std::min(best, e);
+  }
+  return best;
+}
+
+TEST(TernaryMse, IsTheExactLeastSquaresTernaryAndBeatsTwn) {
+  for (bool laplace : {false, true})
+    for (Granularity g : {k_pt, k_pc}) {
+      const Shape shape{8, 4, 3, 3};
+      const std::vector<float> w = random_weights(8 * 36, laplace ? 21 : 22, laplace);
+      const QuantResult r = run(QuantScheme::ternary_mse, w, shape, 2, g);
+      const QuantResult twn = run(QuantScheme::twn, w, shape, 2, g);
+      expect_on_grid(r, "ternary_mse");
+      const int64_t gs = r.tensor.group_size;
+      for (int64_t i = 0; i < r.tensor.n_groups(); ++i) {
+        const std::span<const float> x(w.data() + i * gs, gs);
+        const std::span<const float> mine(r.w_hat.data() + i * gs, gs), theirs(twn.w_hat.data() + i * gs, gs);
+        for (float v : mine) ASSERT_TRUE(v == 0.0f || std::fabs(v) == r.tensor.scale[i]);
+        EXPECT_NEAR(sse(x, mine), brute_force_ternary_sse(x), 1e-6 * brute_force_ternary_sse(x));
+        EXPECT_LE(sse(x, mine), sse(x, theirs) * (1 + 1e-9));
+      }
+    }
+}
+
+// DoReFa's grid: levels (c - n/2) s, c = 0..n, n = 2^k - 1; brute force over 4000 scales.
+double brute_force_half_grid_sse(std::span<const float> w, int bits) {
+  const double n = (1 << bits) - 1;
+  float m = 0.0f;
+  for (float v : w) m = std::max(m, std::fabs(v));
+  double best = INFINITY;
+  for (int k = 1; k <= 4000; ++k) {
+    const double s = 2.0 * m / n * k / 4000.0;
+    double e = 0.0;
+    for (float v : w) {
+      const double d = v - s * (std::clamp(std::nearbyint(v / s + n / 2), 0.0, n) - n / 2);
+      e += d * d;
+    }
+    best = std::min(best, e);
+  }
+  return best;
+}
+
+TEST(DorefaMse, NearTheBestScaleOfItsGridAndNeverWorseThanDorefa) {
+  for (bool laplace : {false, true})
+    for (int bits : {2, 3, 4, 6})
+      for (Granularity g : {k_pt, k_pc}) {
+        const Shape shape{6, 8, 3, 3};
+        const std::vector<float> w = random_weights(6 * 72, laplace ? 31 : 32, laplace);
+        const QuantResult r = run(QuantScheme::dorefa_mse, w, shape, bits, g);
+        const QuantResult d = run(QuantScheme::dorefa, w, shape, bits, g);
+        expect_on_grid(r, "dorefa_mse");
+        const int64_t gs = r.tensor.group_size;
+        for (int64_t i = 0; i < r.tensor.n_groups(); ++i) {
+          const std::span<const float> x(w.data() + i * gs, gs);
+          const double mine = sse(x, {r.w_hat.data() + i * gs, size_t(gs)});
+          const std::string what = "bits " + std::to_string(bits) + " group " + std::to_string(i);
+          EXPECT_EQ(r.tensor.zero[i], d.tensor.zero[i]) << what;  // the same grid
+          EXPECT_LE(mine, sse(x, {d.w_hat.data() + i * gs, size_t(gs)}) * (1 + 1e-9)) << what;
+          EXPECT_LE(mine, brute_force_half_grid_sse(x, bits) * 1.01) << what;
         }
       }
 }

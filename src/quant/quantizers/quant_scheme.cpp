@@ -18,6 +18,8 @@ constexpr std::array<QuantSchemeTraits, static_cast<size_t>(count)> k_schemes = 
     {asym, "asym", 2, 8, true, true, quantize_asym, "asymmetric min/max round-to-nearest"},
     {omse, "omse", 2, 8, true, true, quantize_omse, "symmetric, MSE-optimal clipping (OMSE)"},
     {squant, "squant", 2, 8, true, true, quantize_squant, "SQuant CASE flipping"},
+    {ternary_mse, "ternary_mse", 2, 2, true, true, quantize_ternary_mse, "ternary, least-squares threshold and scale"},
+    {dorefa_mse, "dorefa_mse", 2, 8, true, true, quantize_dorefa_mse, "DoReFa's grid, least-squares scale"},
 }};
 
 constexpr bool table_in_enum_order() {

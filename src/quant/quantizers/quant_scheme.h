@@ -19,6 +19,8 @@ enum class QuantScheme : uint8_t {
   asym = 3,    // asymmetric min/max round-to-nearest
   omse = 4,    // symmetric grid, MSE-optimal clipping scale
   squant = 5,  // SQuant flipping (element, kernel, channel)
+  ternary_mse = 6,  // ternary with the least-squares threshold and scale
+  dorefa_mse = 7,   // DoReFa's grid with the least-squares scale
   count,       // append new schemes above this line
 };
 

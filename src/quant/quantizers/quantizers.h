@@ -18,5 +18,9 @@ QuantizedTensor quantize_asym(const WeightView& w, const QuantOptions& opt);
 QuantizedTensor quantize_omse(const WeightView& w, const QuantOptions& opt);
 // SQuant: CASE flipping on the SQuant min/max grid (or the sym grid), per output channel.
 QuantizedTensor quantize_squant(const WeightView& w, const QuantOptions& opt);
+// Ternary {-alpha, 0, alpha} with the threshold and alpha minimising ||W - W^||^2 (exact).
+QuantizedTensor quantize_ternary_mse(const WeightView& w, const QuantOptions& opt);
+// DoReFa's 2^k-level grid (no exact zero) with the scale minimising ||W - W^||^2.
+QuantizedTensor quantize_dorefa_mse(const WeightView& w, const QuantOptions& opt);
 
 }  // namespace dfmpc

@@ -10,7 +10,7 @@
 
 #include "quant/stats/gaussian_moments.h"
 #include "runtime/ops/conv_geom.h"
-#include "runtime/shape_inference.h"
+#include "quant/stats/graph_shapes.h"
 
 namespace dfmpc {
 namespace {
@@ -230,8 +230,12 @@ InputCorrelation fit_input_correlation(const ConvMomentTerms& t, const std::vect
 }
 
 MomentMap propagate_moments(const Graph& g, const MomentOptions& opt) {
-  constexpr int64_t batch = 2;  // shapes at batch 2 tell the batch axis apart from a 1
-  const auto shapes = infer_shapes(g, batch);
+  return propagate_moments(g, graph_shapes(g, k_moment_batch), opt);
+}
+
+MomentMap propagate_moments(const Graph& g, const std::map<std::string, Shape>& shapes,
+                            const MomentOptions& opt) {
+  constexpr int64_t batch = k_moment_batch;
   MomentMap mom;
   struct PreAct {
     ChannelMoments in;

@@ -68,6 +68,10 @@ struct MomentOptions {
 using MomentMap = std::map<std::string, ChannelMoments>;
 
 MomentMap propagate_moments(const Graph& g, const MomentOptions& opt = {});
+// The same with the shapes of g at batch k_moment_batch already known (graph_shapes.h).
+constexpr int64_t k_moment_batch = 2;  // shapes at batch 2 tell the batch axis apart from a 1
+MomentMap propagate_moments(const Graph& g, const std::map<std::string, Shape>& shapes,
+                            const MomentOptions& opt = {});
 
 // The pieces of a conv output's moments under the diagonal-plus-correlation model, as
 // bilinear forms of two weight tensors w1, w2 of the same shape (w1 = w2 for a variance,
