@@ -7,12 +7,15 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <unistd.h>
 #include <optional>
 
 #include "cli/cli_common.h"
 #include "cli/model_loader.h"
 #include "eval/evaluate.h"
 #include "ir/file_util.h"
+#include "export/packed_model.h"
 #include "quant/pipeline.h"
 
 namespace dfmpc::cli {
@@ -26,7 +29,7 @@ struct Row {
 };
 
 QuantizeConfig make(Method m, int low, int high, const std::string& stats, std::optional<Granularity> g = Granularity::per_tensor,
-                    bool compensate = true) {
+                    bool compensate = false) {
   QuantizeConfig c;
   c.compensate = compensate;
   c.method = m;
@@ -45,51 +48,70 @@ QuantizeConfig dfmpc_default(int low, int high) {
   return resolve_defaults(c);
 }
 
+QuantizeConfig with(QuantizeConfig c, const std::function<void(QuantizeConfig&)>& edit) {
+  edit(c);
+  return c;
+}
+
+// The variance repair the default uses, for the ablation's "paper quantizers" steps.
+std::string default_variance_mode() { return default_stats_mode(Method::dfmpc); }
+
 std::vector<Row> suite_rows(const std::string& suite) {
   std::vector<Row> rows;
   const std::vector<std::pair<int, int>> mp = {{2, 6}, {3, 6}, {4, 6}, {6, 6}};
+  constexpr auto pc = Granularity::per_channel;
   if (suite == "demo") {
     rows.push_back({"FP32", {}, true});
     for (auto [lo, hi] : {std::pair{2, 6}, std::pair{3, 6}, std::pair{6, 6}}) {
       rows.push_back({"Original", make(Method::none, lo, hi, "keep")});
-      rows.push_back({"DF-MPC literal (Eq. 27)", make(Method::dfmpc, lo, hi, "keep")});
+      rows.push_back({"DF-MPC literal (Eq. 27)", make(Method::dfmpc, lo, hi, "keep", Granularity::per_tensor, true)});
       rows.push_back({"dfmpc default", dfmpc_default(lo, hi)});
     }
   } else if (suite == "crosscheck") {
     rows.push_back({"FP32", {}, true});
     for (auto [lo, hi] : mp) {
       rows.push_back({"Original", make(Method::none, lo, hi, "keep")});
-      rows.push_back({"DF-MPC literal", make(Method::dfmpc, lo, hi, "keep")});
+      rows.push_back({"DF-MPC literal", make(Method::dfmpc, lo, hi, "keep", Granularity::per_tensor, true)});
     }
   } else if (suite == "ablation") {
+    // Each step adds one thing to the one above (docs/decisions.md section 6).
+    const std::string v = default_variance_mode();
     rows.push_back({"FP32", {}, true});
     for (auto [lo, hi] : mp) {
       rows.push_back({"Original", make(Method::none, lo, hi, "keep")});
-      rows.push_back({"DF-MPC literal", make(Method::dfmpc, lo, hi, "keep")});
-      rows.push_back({"+ mean repair", make(Method::none, lo, hi, "mean")});
-      rows.push_back({"+ variance repair", make(Method::none, lo, hi, "ratio")});
-      rows.push_back({"+ c with repaired stats", make(Method::dfmpc, lo, hi, "ratio")});
-      rows.push_back({"+ c, fitted covariance stats", make(Method::dfmpc, lo, hi, "fitted")});
-      rows.push_back({"fitted covariance stats, no c", make(Method::none, lo, hi, "fitted")});
-      rows.push_back({"default dfmpc (ratio, no c)", dfmpc_default(lo, hi)});
+      rows.push_back({"DF-MPC literal (Eq. 27 c)", make(Method::dfmpc, lo, hi, "keep", Granularity::per_tensor, true)});
+      rows.push_back({"pairing + mean repair", make(Method::dfmpc, lo, hi, "mean")});
+      rows.push_back({"+ variance repair", make(Method::dfmpc, lo, hi, v)});
+      rows.push_back({"+ Eq. 27 c with repaired stats", make(Method::dfmpc, lo, hi, v, Granularity::per_tensor, true)});
+      rows.push_back({"+ variance repair, least-squares grid per channel (default)", dfmpc_default(lo, hi)});
+      rows.push_back({"default + Eq. 27 c", with(dfmpc_default(lo, hi), [](QuantizeConfig& c) { c.compensate = true; })});
     }
   } else if (suite == "methods") {
     rows.push_back({"FP32", {}, true});
+    auto compositions = [&](int lo, int hi) {
+      rows.push_back({"dfmpc + SQuant rounding", with(dfmpc_default(lo, hi), [](QuantizeConfig& c) { c.quantizer = "squant"; })});
+      rows.push_back({"dfmpc + CLE before pairing", with(dfmpc_default(lo, hi), [](QuantizeConfig& c) { c.equalize = true; })});
+    };
     for (int b : {8, 6, 4}) {
-      for (Granularity g : {Granularity::per_tensor, Granularity::per_channel}) {
+      for (Granularity g : {Granularity::per_tensor, pc}) {
         const std::string gs = g == Granularity::per_tensor ? " per-tensor" : " per-channel";
         rows.push_back({"rtn" + gs, make(Method::rtn, b, b, "keep", g)});
         rows.push_back({"omse" + gs, make(Method::omse, b, b, "keep", g)});
+        rows.push_back({"dfq" + gs, make(Method::dfq, b, b, default_stats_mode(Method::dfq), g)});
       }
-      rows.push_back({"squant per-channel", make(Method::squant, b, b, "keep", Granularity::per_channel)});
-      rows.push_back({"dfq per-tensor", make(Method::dfq, b, b, default_stats_mode(Method::dfq))});
-      rows.push_back({"dfmpc", dfmpc_default(b, b)});
+      rows.push_back({"squant per-channel", make(Method::squant, b, b, "keep", pc)});
+      rows.push_back({"dfmpc (default)", dfmpc_default(b, b)});
+      compositions(b, b);
     }
     for (auto [lo, hi] : {std::pair{2, 6}, std::pair{3, 6}}) {
-      rows.push_back({"Original", make(Method::none, lo, hi, "keep")});
-      rows.push_back({"rtn per-channel", make(Method::rtn, lo, hi, "keep", Granularity::per_channel)});
-      rows.push_back({"squant per-channel", make(Method::squant, lo, hi, "keep", Granularity::per_channel)});
-      rows.push_back({"dfmpc", dfmpc_default(lo, hi)});
+      rows.push_back({"Original (paper)", make(Method::none, lo, hi, "keep")});
+      rows.push_back({"DF-MPC literal (paper)", make(Method::dfmpc, lo, hi, "keep", Granularity::per_tensor, true)});
+      rows.push_back({"rtn per-channel", make(Method::rtn, lo, hi, "keep", pc)});
+      rows.push_back({"omse per-channel", make(Method::omse, lo, hi, "keep", pc)});
+      rows.push_back({"dfq per-channel", make(Method::dfq, lo, hi, default_stats_mode(Method::dfq), pc)});
+      rows.push_back({"squant per-channel", make(Method::squant, lo, hi, "keep", pc)});
+      rows.push_back({"dfmpc (default)", dfmpc_default(lo, hi)});
+      compositions(lo, hi);
     }
   } else {
     throw CLI::ValidationError("--suite", "unknown suite '" + suite + "' (demo, crosscheck, ablation, methods)");
@@ -97,12 +119,41 @@ std::vector<Row> suite_rows(const std::string& suite) {
   return rows;
 }
 
+std::string bits_label(const QuantizeConfig& c) {
+  return c.low_bits == c.high_bits ? fmt::format("W{}", c.low_bits) : fmt::format("MP{}/{}", c.low_bits, c.high_bits);
+}
+
+// What a row ran, in the words of the CLI flags.
+std::string config_label(const QuantizeConfig& requested) {
+  const QuantizeConfig c = resolve_defaults(requested);
+  std::string s = fmt::format("{} {} {} stats {}", method_name(c.method), c.quantizer,
+                              *c.granularity == Granularity::per_channel ? "channel" : "tensor", c.stats);
+  if (c.method == Method::dfmpc && *c.compensate) s += " c eq27";
+  if (*c.equalize && c.method != Method::dfq) s += " cle";
+  return s;
+}
+
+// Bytes of the packed .dfmpc file, written to a temporary file and removed.
+int64_t packed_size(const QuantizedModel& m) {
+  const auto path = std::filesystem::temp_directory_path() / fmt::format("dfmpc-bench-{}.dfmpc", ::getpid());
+  const int64_t bytes = write_packed_model(m, path.string());
+  std::filesystem::remove(path);
+  return bytes;
+}
+
 struct BenchFlags {
   std::vector<std::string> models;
   DataFlags data;
-  std::string suite = "crosscheck", out;
+  std::string suite = "crosscheck", out, csv;
   int threads = 0;
 };
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char ch : s) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  return q + "\"";
+}
 
 void run_bench(const BenchFlags& f) {
   const auto start = std::chrono::steady_clock::now();
@@ -110,30 +161,32 @@ void run_bench(const BenchFlags& f) {
   EvalOptions eo;
   eo.norm = normalization(f.data);
   eo.threads = f.threads;
-  std::string md;
+  std::string md, csv = "model,row,config,bits,packed_mb,top1,drop,quant_ms\n";
   const auto rows = suite_rows(f.suite);
   for (const auto& path : f.models) {
     const Graph g = load_model(path);
     const std::string name = std::filesystem::path(path).stem().string();
-    md += fmt::format("\n### {}\n\n| setting | method | W-bit | size (MB) | top-1 (%) | drop | quant. time (ms) |\n|---|---|---|---|---|---|---|\n", name);
+    md += fmt::format("\n### {}\n\n| W-bit | method | configuration | packed size (MB) | top-1 (%) | drop | quant. time (ms) |\n"
+                      "|---|---|---|---:|---:|---:|---:|\n", name);
     double fp_top1 = 0;
-    std::string setting;
     for (const Row& row : rows) {
       std::string line;
       try {
         if (row.fp32) {
           const EvalResult r = evaluate(g, d, eo);
           fp_top1 = r.top1();
-          int64_t bytes = 0;
-          for (const auto& [k, t] : g.initializers) bytes += t.is_f32() ? t.numel() * 4 : 0;
-          line = fmt::format("| FP32 | FP32 | 32 | {:.3f} | {:.2f} | 0.00 | - |", bytes / 1e6, fp_top1);
+          const int64_t bytes = std::filesystem::file_size(path);
+          line = fmt::format("| FP32 | FP32 | ONNX file | {:.3f} | {:.2f} | 0.00 | - |", bytes / 1e6, fp_top1);
+          csv += fmt::format("{},FP32,FP32,32,{:.6f},{:.2f},0,0\n", csv_field(name), bytes / 1e6, fp_top1);
         } else {
           const QuantizedModel m = quantize_model(g, row.cfg);
           const EvalResult r = evaluate(m.graph, d, eo);
-          const auto& c = row.cfg;
-          const std::string bits = c.low_bits == c.high_bits ? fmt::format("W{}", c.low_bits) : fmt::format("MP{}/{}", c.low_bits, c.high_bits);
-          line = fmt::format("| {} | {} (stats {}) | {} | {:.3f} | {:.2f} | {:+.2f} | {:.1f} |", bits, row.label, c.stats, bits,
-                             m.report.quantized_bytes / 1e6, r.top1(), r.top1() - fp_top1, m.report.seconds * 1e3);
+          const int64_t packed = packed_size(m);
+          const std::string bits = bits_label(row.cfg), what = config_label(row.cfg);
+          line = fmt::format("| {} | {} | `{}` | {:.3f} | {:.2f} | {:+.2f} | {:.1f} |", bits, row.label, what, packed / 1e6,
+                             r.top1(), r.top1() - fp_top1, m.report.seconds * 1e3);
+          csv += fmt::format("{},{},{},{},{:.6f},{:.2f},{:.2f},{:.2f}\n", csv_field(name), csv_field(row.label), csv_field(what),
+                             bits, packed / 1e6, r.top1(), r.top1() - fp_top1, m.report.seconds * 1e3);
         }
       } catch (const std::exception& e) {
         line = fmt::format("| - | {} | - | - | n/a: {} | - | - |", row.label, e.what());
@@ -145,12 +198,13 @@ void run_bench(const BenchFlags& f) {
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::string header = fmt::format(
       "## Suite `{}` on {} images of `{}`\n\nGenerated by `dfmpc bench --suite {} --data {} --format {} ...` in {:.0f} s "
-      "(weights quantized, activations FP32; edge layers {} bit; size = weights at their bit widths + "
-      "per-group scale/zero + other parameters as FP32).\n",
+      "(weights quantized, activations FP32; edge layers {} bit; packed size = the `.dfmpc` file `--packed` writes; "
+      "configuration = `--method --quantizer --granularity --stats` and c / CLE when on).\n",
       f.suite, d.count, f.data.data, f.suite, f.data.data, f.data.format.empty() ? "cifar10" : f.data.format, total,
       QuantizeConfig{}.edge_bits);
   if (f.out.empty()) fmt::print("{}{}", header, md);
   else write_file_atomic(f.out, header + md);
+  if (!f.csv.empty()) write_file_atomic(f.csv, csv);
 }
 
 }  // namespace
@@ -163,6 +217,7 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--suite", f->suite, "demo, crosscheck (paper's literal reading), ablation (statistics repair), methods (baselines)")
       ->capture_default_str();
   cmd->add_option("-o,--output", f->out, "Markdown file to write (default: stdout)");
+  cmd->add_option("--csv", f->csv, "Also write every row as CSV (model,row,config,bits,packed_mb,top1,drop,quant_ms)");
   cmd->add_option("--threads", f->threads, "Threads (0 = all cores)");
   cmd->callback([f] { run_bench(*f); });
 }

@@ -17,6 +17,7 @@ struct QuantizeFlags {
   int edge_bits = 8;
   double lambda1 = 0.5, lambda2 = 0.0;
   bool json = false, asymmetric = false;
+  std::string cle = "auto";
 };
 
 void parse_bits(const std::string& s, QuantizeConfig& cfg) {
@@ -46,7 +47,7 @@ nlohmann::json report_json(const QuantizeFlags& f, const QuantizeConfig& cfg, co
   nlohmann::json r{{"model", f.model}, {"output", f.out}, {"method", method_name(cfg.method)},
                    {"bits", {{"low", cfg.low_bits}, {"high", cfg.high_bits}, {"edge", cfg.edge_bits}}},
                    {"lambda1", cfg.lambda1}, {"lambda2", cfg.lambda2}, {"stats", cfg.stats},
-                   {"quantizer", cfg.quantizer},
+                   {"quantizer", cfg.quantizer}, {"cle", *cfg.equalize},
                    {"granularity", cfg.granularity == Granularity::per_channel ? "channel" : "tensor"},
                    {"compensation", cfg.method == Method::dfmpc && *cfg.compensate ? "eq27" : "off"},
                    {"pairs", m.report.pairs}, {"seconds", m.report.seconds},
@@ -75,6 +76,7 @@ void run_quantize(const QuantizeFlags& f) {
     }
   }
   cfg.asymmetric = f.asymmetric;
+  if (f.cle != "auto") cfg.equalize = f.cle == "on";
   cfg = resolve_defaults(cfg);
   for (int b : {cfg.low_bits, cfg.high_bits, cfg.edge_bits})
     if (b < 2 || b > 8) throw CLI::ValidationError("--bits", "bit widths must be between 2 and 8, got " + std::to_string(b));
@@ -131,9 +133,14 @@ void register_quantize(CLI::App& app) {
   cmd->add_option("--quantizer", f->quantizer,
                  "Weight grid: auto (the method's own), paper (TWN at 2 bits, DoReFa above), mse (least-squares "
                  "DoReFa grid at every width: dfmpc's default), rtn, or a scheme: twn, dorefa, sym, asym, omse, squant, "
-                 "ternary_mse, dorefa_mse")
+                 "ternary_mse, dorefa_mse, squant_mse")
       ->capture_default_str();
   cmd->add_flag("--asymmetric", f->asymmetric, "rtn: asymmetric min/max grid");
+  cmd->add_option("--cle", f->cle,
+                 "Fold BN + cross-layer equalisation + high-bias absorption before quantizing (DFQ's preparation); "
+                 "auto = on for dfq only")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
   cmd->add_option("--packed", f->packed, "Also write a packed model with codes at their true bit widths");
   cmd->add_flag("--json", f->json, "Print the report as one JSON object");
   cmd->callback([f] { run_quantize(*f); });

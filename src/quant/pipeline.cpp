@@ -177,14 +177,15 @@ QuantizeConfig resolve_defaults(QuantizeConfig cfg) {
   if (cfg.stats == "auto") cfg.stats = default_stats_mode(cfg.method);
   if (cfg.quantizer == "auto") cfg.quantizer = default_quantizer(cfg.method);
   if (!cfg.compensate) cfg.compensate = kDefaultCompensation;
+  if (!cfg.equalize) cfg.equalize = cfg.method == Method::dfq;
   return cfg;
 }
 
 QuantizedModel quantize_model(const Graph& original, const QuantizeConfig& requested) {
   const auto t0 = std::chrono::steady_clock::now();
   const QuantizeConfig cfg = resolve_defaults(requested);
-  const Graph prepared = cfg.method == Method::dfq ? prepare_dfq(original) : Graph{};
-  const Graph& fp = cfg.method == Method::dfq ? prepared : original;
+  const Graph prepared = *cfg.equalize ? prepare_dfq(original) : Graph{};
+  const Graph& fp = *cfg.equalize ? prepared : original;
   QuantizedModel m;
   m.graph = fp;
   const PairingPlan plan = find_pairs(fp);

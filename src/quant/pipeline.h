@@ -24,6 +24,9 @@ struct QuantizeConfig {
   // "paper" (TWN at 2 bits, DoReFa above), "mse" (dorefa_mse at every width),
   // or one scheme name of the registry (quant_scheme.h) for every layer.
   std::string quantizer = "auto";
+  // Fold BN, cross-layer equalisation and high-bias absorption before quantizing (DFQ's
+  // function-preserving preparation); unset: only for --method dfq.
+  std::optional<bool> equalize;
   bool asymmetric = false;  // rtn: asymmetric min/max grid instead of symmetric
   double lambda1 = 0.5, lambda2 = 0.0;
   // BN statistics of the quantized model: keep | mean | ratio | joint+mmse | ... (repair.h);

@@ -57,7 +57,7 @@ TEST(QuantScheme, RegistryNamesRoundTrip) {
     quant_scheme_from_name("ternary");
     FAIL() << "no throw";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("twn, dorefa, sym, asym, omse, squant, ternary_mse, dorefa_mse"),
+    EXPECT_NE(std::string(e.what()).find("twn, dorefa, sym, asym, omse, squant, ternary_mse, dorefa_mse, squant_mse"),
               std::string::npos) << e.what();
   }
 }
@@ -333,6 +333,29 @@ TEST(Squant, CaseBoundsHold) {
           const QuantResult e_only = run(QuantScheme::squant, w, shape, bits, g, opt);
           EXPECT_LE(squant_errors(w, e_only, shape[0], kernel).max_elem, 0.5 + 1e-4) << what;
         }
+}
+
+// squant_mse: SQuant's flipping on dorefa_mse's grid. The grid clips, so the CASE bounds
+// hold where nothing is clipped; everywhere the codes stay within one step of round to
+// nearest and the kernel error sums are never worse than round to nearest's.
+TEST(Squant, MseGridVariantFlipsOnTheLeastSquaresGrid) {
+  for (const Shape& shape : {Shape{16, 8, 3, 3}, Shape{8, 16, 1, 1}, Shape{6, 2, 5, 5}})
+    for (int bits : {2, 3, 6}) {
+      int64_t n = 1;
+      for (int64_t d : shape) n *= d;
+      const std::vector<float> w = random_weights(n, uint32_t(n + 7 * bits), bits == 3);
+      const QuantResult r = run(QuantScheme::squant_mse, w, shape, bits, k_pc);
+      const QuantResult rtn = run(QuantScheme::dorefa_mse, w, shape, bits, k_pc);
+      const std::string what = std::to_string(n) + " bits " + std::to_string(bits);
+      expect_on_grid(r, what);
+      EXPECT_EQ(r.tensor.scale, rtn.tensor.scale) << what;
+      EXPECT_EQ(r.tensor.zero, rtn.tensor.zero) << what;
+      for (int64_t i = 0; i < n; ++i) ASSERT_LE(std::abs(int(r.tensor.q[i]) - int(rtn.tensor.q[i])), 1) << what;
+      const int64_t kernel = shape[2] * shape[3];
+      const SquantErrors mine = squant_errors(w, r, shape[0], kernel), nearest = squant_errors(w, rtn, shape[0], kernel);
+      if (kernel > 1) EXPECT_LE(mine.max_kernel, std::max(nearest.max_kernel, 1.0 + 1e-4)) << what;
+      EXPECT_LE(mine.max_channel, std::max(nearest.max_channel, 0.5 + 1e-4)) << what;
+    }
 }
 
 TEST(Squant, KernelWithZeroErrorSumIsGuarded) {

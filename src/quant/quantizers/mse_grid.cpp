@@ -44,6 +44,9 @@ HalfFit half_fit(std::span<const float> x, float s, int n) {
   return f;
 }
 
+}  // namespace
+
+namespace quant_detail {
 float dorefa_mse_scale(std::span<const float> x, int bits) {
   const int n = (1 << bits) - 1;
   const float m = abs_max(x);
@@ -72,8 +75,7 @@ float dorefa_mse_scale(std::span<const float> x, int bits) {
   for (float s = centre, k = 0; k < 3; ++k) consider(s = std::nextafter(s, INFINITY));
   return best_s;
 }
-
-}  // namespace
+}  // namespace quant_detail
 
 QuantizedTensor quantize_ternary_mse(const WeightView& w, const QuantOptions& opt) {
   QuantizedTensor t = make_quantized(w, 2, opt.granularity);

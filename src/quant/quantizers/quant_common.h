@@ -56,5 +56,8 @@ struct AffineGrid {
   float scale, zero;
 };
 AffineGrid affine_grid(float lo, float hi, int bits);
+// DoReFa's grid (levels (c - (2^k-1)/2) s, no zero): the s minimising ||x - x^||^2
+// (mse_grid.cpp); 0 for an all-zero x.
+float dorefa_mse_scale(std::span<const float> x, int bits);
 
 }  // namespace dfmpc::quant_detail

@@ -20,6 +20,7 @@ constexpr std::array<QuantSchemeTraits, static_cast<size_t>(count)> k_schemes = 
     {squant, "squant", 2, 8, true, true, quantize_squant, "SQuant CASE flipping"},
     {ternary_mse, "ternary_mse", 2, 2, true, true, quantize_ternary_mse, "ternary, least-squares threshold and scale"},
     {dorefa_mse, "dorefa_mse", 2, 8, true, true, quantize_dorefa_mse, "DoReFa's grid, least-squares scale"},
+    {squant_mse, "squant_mse", 2, 8, true, true, quantize_squant_mse, "SQuant flipping on dorefa_mse's grid"},
 }};
 
 constexpr bool table_in_enum_order() {

@@ -21,16 +21,17 @@ enum class QuantScheme : uint8_t {
   squant = 5,  // SQuant flipping (element, kernel, channel)
   ternary_mse = 6,  // ternary with the least-squares threshold and scale
   dorefa_mse = 7,   // DoReFa's grid with the least-squares scale
+  squant_mse = 8,   // SQuant flipping on dorefa_mse's grid
   count,       // append new schemes above this line
 };
 
 enum class Granularity : uint8_t { per_tensor, per_channel };
-enum class SquantGrid : uint8_t { asym, sym };
+enum class SquantGrid : uint8_t { asym, sym, dorefa_mse };
 
 struct QuantOptions {
   int bits = 4;
   Granularity granularity = Granularity::per_channel;
-  SquantGrid squant_grid = SquantGrid::asym;  // squant: SQuant's own min/max grid or sym's
+  SquantGrid squant_grid = SquantGrid::asym;  // squant: SQuant's own min/max grid, sym's or dorefa_mse's
   bool squant_kernel = true;                  // squant: kernel stage (off = ablation)
   bool squant_channel = true;                 // squant: channel stage (off = ablation)
 };

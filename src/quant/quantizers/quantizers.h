@@ -22,5 +22,7 @@ QuantizedTensor quantize_squant(const WeightView& w, const QuantOptions& opt);
 QuantizedTensor quantize_ternary_mse(const WeightView& w, const QuantOptions& opt);
 // DoReFa's 2^k-level grid (no exact zero) with the scale minimising ||W - W^||^2.
 QuantizedTensor quantize_dorefa_mse(const WeightView& w, const QuantOptions& opt);
+// SQuant's flipping on dorefa_mse's grid (least-squares scale, no exact zero).
+QuantizedTensor quantize_squant_mse(const WeightView& w, const QuantOptions& opt);
 
 }  // namespace dfmpc

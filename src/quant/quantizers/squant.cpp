@@ -152,6 +152,9 @@ void set_grid(std::span<const float> x, const QuantOptions& opt, float& scale, f
     const int levels = sym_levels(opt.bits);
     scale = abs_max(x) / static_cast<float>(levels);
     zero = static_cast<float>(levels);
+  } else if (opt.squant_grid == SquantGrid::dorefa_mse) {
+    scale = dorefa_mse_scale(x, opt.bits);
+    zero = 0.5f * static_cast<float>((1 << opt.bits) - 1);
   } else {
     const Range r = min_max(x);
     const AffineGrid g = affine_grid(r.lo, r.hi, opt.bits);
@@ -183,6 +186,12 @@ QuantizedTensor quantize_squant(const WeightView& w, const QuantOptions& opt) {
     for (int64_t j = 0; j < size; ++j) q[j] = static_cast<uint8_t>(ch.q[j]);
   }
   return t;
+}
+
+QuantizedTensor quantize_squant_mse(const WeightView& w, const QuantOptions& opt) {
+  QuantOptions o = opt;
+  o.squant_grid = SquantGrid::dorefa_mse;
+  return quantize_squant(w, o);
 }
 
 }  // namespace dfmpc
