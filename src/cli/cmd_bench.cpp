@@ -83,13 +83,14 @@ std::vector<Row> suite_rows(const std::string& suite) {
       rows.push_back({"pairing + mean repair", make(Method::dfmpc, lo, hi, "mean")});
       rows.push_back({"+ variance repair", make(Method::dfmpc, lo, hi, v)});
       rows.push_back({"+ Eq. 27 c with repaired stats", make(Method::dfmpc, lo, hi, v, Granularity::per_tensor, true)});
-      rows.push_back({"+ variance repair, least-squares grid per channel (default)", dfmpc_default(lo, hi)});
+      rows.push_back({"+ least-squares grid per channel", with(dfmpc_default(lo, hi), [](QuantizeConfig& c) { c.quantizer = "mse"; })});
+      rows.push_back({"+ SQuant rounding per channel (default)", dfmpc_default(lo, hi)});
       rows.push_back({"default + Eq. 27 c", with(dfmpc_default(lo, hi), [](QuantizeConfig& c) { c.compensate = true; })});
     }
   } else if (suite == "methods") {
     rows.push_back({"FP32", {}, true});
     auto compositions = [&](int lo, int hi) {
-      rows.push_back({"dfmpc + SQuant rounding", with(dfmpc_default(lo, hi), [](QuantizeConfig& c) { c.quantizer = "squant"; })});
+      rows.push_back({"dfmpc, least-squares grid", with(dfmpc_default(lo, hi), [](QuantizeConfig& c) { c.quantizer = "mse"; })});
       rows.push_back({"dfmpc + CLE before pairing", with(dfmpc_default(lo, hi), [](QuantizeConfig& c) { c.equalize = true; })});
     };
     for (int b : {8, 6, 4}) {

@@ -132,7 +132,7 @@ void register_quantize(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--quantizer", f->quantizer,
                  "Weight grid: auto (the method's own), paper (TWN at 2 bits, DoReFa above), mse (least-squares "
-                 "DoReFa grid at every width: dfmpc's default), rtn, or a scheme: twn, dorefa, sym, asym, omse, squant, "
+                 "DoReFa grid at every width), rtn, or a scheme: twn, dorefa, sym, asym, omse, squant (dfmpc's default), "
                  "ternary_mse, dorefa_mse, squant_mse")
       ->capture_default_str();
   cmd->add_flag("--asymmetric", f->asymmetric, "rtn: asymmetric min/max grid");

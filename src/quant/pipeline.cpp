@@ -139,7 +139,7 @@ const char* method_name(Method m) {
 std::string default_quantizer(Method m) {
   switch (m) {
     case Method::none: return "paper";
-    case Method::dfmpc: return "mse";
+    case Method::dfmpc: return "squant";
     case Method::rtn:
     case Method::dfq: return "rtn";
     case Method::omse: return "omse";
@@ -154,7 +154,7 @@ Granularity default_granularity(Method m) {
 
 std::string default_stats_mode(Method m) {
   if (m == Method::dfq) return "mean";  // DFQ's analytic bias correction
-  if (m == Method::dfmpc) return "ratio";
+  if (m == Method::dfmpc) return "joint+mmse";
   return "keep";
 }
 

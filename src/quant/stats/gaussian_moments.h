@@ -27,6 +27,18 @@ GaussMoments relu_moments(double m, double s);
 // min(max(x, lo), hi) with lo <= hi; lo may be -inf, hi +inf.
 GaussMoments clip_moments(double m, double s, double lo, double hi);
 
+// clip_moments(m, s, lo, hi).mean, bit for bit, for many m with the same s, lo, hi (the
+// terms of an infinite bound are computed once, not per call).
+class ClippedMean {
+ public:
+  ClippedMean(double s, double lo, double hi);
+  double operator()(double m) const;
+
+ private:
+  double s_, lo_, hi_;
+  bool lo_inf_ = false, hi_inf_ = false;
+};
+
 // Moments of max(x_1..x_n) for n equicorrelated N(m, s^2) (pairwise correlation rho in
 // [0, 1]): m + s sqrt(1-rho) E[M_n], s^2 (rho + (1-rho) Var[M_n]), where M_n is the max of
 // n iid standard normals (computed once per n by quadrature, exact to ~1e-10).

@@ -66,25 +66,39 @@ int64_t inner_of(const Shape& s) {
 }
 int64_t channels_of(const Shape& s) { return s.size() >= 2 ? s[1] : 1; }
 
+// Trapezoid rule on [-8, 8] in standard units: nodes z, weights phi(z) (halved at the
+// ends) and their sum; the same for every call.
+struct Quadrature {
+  static constexpr int n = 1000;
+  std::vector<double> z, w;
+  double wsum = 0;
+  Quadrature() {
+    constexpr double zmax = 8.0, h = 2 * zmax / n;
+    for (int i = 0; i <= n; ++i) {
+      z.push_back(-zmax + i * h);
+      w.push_back((i == 0 || i == n ? 0.5 : 1.0) * normal_pdf(z.back()));
+      wsum += w.back();
+    }
+  }
+};
+
 // Cov(f(u), f(u^)) for jointly Gaussian (u, u^) with f = clip to [lo, hi]: conditions on u
 // (u^ | u is Gaussian, its clipped mean is closed-form) and integrates over u numerically.
 double clipped_cov(double m, double v, double mq, double vq, double c, double lo, double hi, double ef,
                    double efq) {
   if (!(v > 0) || !(vq > 0)) return 0.0;
+  static const Quadrature quad;
   const double s = std::sqrt(v), b = c / v, rs = std::sqrt(std::max(0.0, vq - c * c / v));
-  constexpr int n = 1000;
-  constexpr double zmax = 8.0, h = 2 * zmax / n;
-  double acc = 0, wsum = 0;
-  for (int i = 0; i <= n; ++i) {
-    const double z = -zmax + i * h;
-    const double w = (i == 0 || i == n ? 0.5 : 1.0) * normal_pdf(z);
-    const double u = m + s * z;
+  const ClippedMean cond_mean(rs, lo, hi);
+  double acc = 0;
+  for (int i = 0; i <= Quadrature::n; ++i) {
+    const double u = m + s * quad.z[i];
     const double fu = std::clamp(u, lo, hi);
-    const double cond = clip_moments(mq + b * (u - m), rs, lo, hi).mean;
-    acc += w * fu * cond;
-    wsum += w;
+    if (fu == 0.0) continue;  // adds exactly nothing (ReLU's clipped half)
+    const double cond = cond_mean(mq + b * (u - m));
+    acc += quad.w[i] * fu * cond;
   }
-  return acc / wsum - ef * efq;
+  return acc / quad.wsum - ef * efq;
 }
 
 std::vector<int64_t> const_ints(const Graph& g, const Node& n, size_t k) {

@@ -134,59 +134,148 @@ ConvGeom conv_node_geom(const Graph& g, const Node& n, const std::map<std::strin
   return conv_geom(n, it->second, g.constant(n.inputs.at(1)).shape);
 }
 
+namespace {
+
+// One border class of output positions: the kernel taps (row-major offsets r kw + c) that
+// lie inside the input there, and the class's share of the output positions.
+struct TapClass {
+  std::vector<int64_t> taps;
+  double p = 0;
+};
+
+std::vector<TapClass> conv_tap_classes(const ConvGeom& geom, bool border_correction) {
+  const auto rows = tap_classes(geom.out_h(), geom.h, geom.kh, geom.stride_h, geom.pad_t, geom.dil_h, border_correction, nullptr);
+  const auto cols = tap_classes(geom.out_w(), geom.w, geom.kw, geom.stride_w, geom.pad_l, geom.dil_w, border_correction, nullptr);
+  const double npos = static_cast<double>(geom.out_h() * geom.out_w());
+  std::vector<TapClass> classes;
+  for (const auto& [rm, rc] : rows)
+    for (const auto& [cm, cc] : cols) {
+      TapClass t;
+      t.p = static_cast<double>(rc * cc) / npos;
+      for (int64_t r = 0; r < geom.kh; ++r)
+        for (int64_t c = 0; c < geom.kw; ++c)
+          if ((rm >> r & 1) && (cm >> c & 1)) t.taps.push_back(r * geom.kw + c);
+      classes.push_back(std::move(t));
+    }
+  return classes;
+}
+
+// The weights of group g as [i][tap][o] in double: the loops below run over the output
+// channels innermost (vectorised), each channel's arithmetic being that of a loop over taps.
+std::vector<double> group_weights_itO(std::span<const float> w, int64_t g, int64_t Og, int64_t Ig, int64_t K) {
+  const int64_t n = Ig * K;
+  std::vector<double> t(static_cast<size_t>(n * Og));
+  constexpr int64_t block = 16;  // elements per output channel per pass: writes stay in cache
+  for (int64_t e0 = 0; e0 < n; e0 += block)
+    for (int64_t o = 0; o < Og; ++o) {
+      const float* src = w.data() + (g * Og + o) * n;
+      for (int64_t e = e0; e < std::min(n, e0 + block); ++e) t[e * Og + o] = src[e];
+    }
+  return t;
+}
+
+// Per border class and output channel of a group, the sums over input channels i of
+//   m1 = s1 E[x_i], m2 = s2 E[x_i], dg = q v_i, ts = s1 s2 v_i, c1 = s1 sqrt(v_i), c2 = s2 sqrt(v_i),
+// with s1, s2, q = sum over the class's taps of w1, w2, w1 w2 ([class][o] layout).
+struct ClassSums {
+  std::vector<double> m1, m2, dg, ts, c1, c2;
+  ClassSums(size_t classes, size_t Og)
+      : m1(classes * Og), m2(classes * Og), dg(classes * Og), ts(classes * Og), c1(classes * Og), c2(classes * Og) {}
+};
+
+// s1 += x, q += x y (the w2 sums are those of w1).
+void add_tap(double* __restrict s1, double* __restrict q, const double* x, const double* y, int64_t n) {
+  for (int64_t o = 0; o < n; ++o) s1[o] += x[o], q[o] += x[o] * y[o];
+}
+// s1 += x, s2 += y, q += x y.
+void add_tap(double* __restrict s1, double* __restrict s2, double* __restrict q, const double* x,
+             const double* y, int64_t n) {
+  for (int64_t o = 0; o < n; ++o) s1[o] += x[o], s2[o] += y[o], q[o] += x[o] * y[o];
+}
+
+void add_class_terms(ClassSums& cs, size_t base, const double* __restrict s1, const double* __restrict s2,
+                     const double* __restrict q,
+                     double ex, double v, double sd, int64_t n) {
+  double* __restrict m1 = cs.m1.data() + base;
+  double* __restrict m2 = cs.m2.data() + base;
+  double* __restrict dg = cs.dg.data() + base;
+  double* __restrict ts = cs.ts.data() + base;
+  double* __restrict c1 = cs.c1.data() + base;
+  double* __restrict c2 = cs.c2.data() + base;
+  for (int64_t o = 0; o < n; ++o) {
+    m1[o] += s1[o] * ex;
+    m2[o] += s2[o] * ex;
+    dg[o] += q[o] * v;
+    ts[o] += s1[o] * s2[o] * v;
+    c1[o] += s1[o] * sd;
+    c2[o] += s2[o] * sd;
+  }
+}
+
+ClassSums class_sums(const std::vector<TapClass>& classes, const std::vector<double>& a, const std::vector<double>* b,
+                     const ChannelMoments& in, const std::vector<double>& vx, const std::vector<double>& sv,
+                     int64_t g, int64_t Og, int64_t Ig, int64_t K) {
+  ClassSums cs(classes.size(), static_cast<size_t>(Og));
+  std::vector<double> s1(Og), s2(Og), q(Og);
+  for (int64_t i = 0; i < Ig; ++i) {
+    const int64_t ci = g * Ig + i;
+    const double ex = in.mean[ci], v = vx[ci], sd = sv[ci];
+    for (size_t k = 0; k < classes.size(); ++k) {
+      std::fill(s1.begin(), s1.end(), 0.0);
+      std::fill(s2.begin(), s2.end(), 0.0);
+      std::fill(q.begin(), q.end(), 0.0);
+      for (const int64_t tap : classes[k].taps) {
+        const double* x = a.data() + (i * K + tap) * Og;
+        if (!b) add_tap(s1.data(), q.data(), x, x, Og);
+        else add_tap(s1.data(), s2.data(), q.data(), x, b->data() + (i * K + tap) * Og, Og);
+      }
+      const double* t2 = b ? s2.data() : s1.data();  // a variance: the w2 sums are the w1 sums
+      const size_t base = k * static_cast<size_t>(Og);
+      add_class_terms(cs, base, s1.data(), t2, q.data(), ex, v, sd, Og);
+    }
+  }
+  return cs;
+}
+
+}  // namespace
+
 ConvMomentTerms conv_moment_terms(const ConvGeom& geom, std::span<const float> w1,
                                   std::span<const float> w2, const ChannelMoments& in,
                                   bool border_correction) {
   const int64_t O = geom.c_out, G = geom.groups, Ig = geom.c_in / G, Og = O / G;
-  const int64_t kh = geom.kh, kw = geom.kw, K = kh * kw;
+  const int64_t K = geom.kh * geom.kw;
   if (static_cast<int64_t>(w1.size()) != O * Ig * K || w2.size() != w1.size())
     throw ModelError("conv_moment_terms: weight size does not match the geometry");
   if (in.channels() != geom.c_in) throw ModelError("conv_moment_terms: input moments have the wrong channel count");
-  const auto rows = tap_classes(geom.out_h(), geom.h, kh, geom.stride_h, geom.pad_t, geom.dil_h, border_correction, nullptr);
-  const auto cols = tap_classes(geom.out_w(), geom.w, kw, geom.stride_w, geom.pad_l, geom.dil_w, border_correction, nullptr);
-  const double npos = static_cast<double>(geom.out_h() * geom.out_w());
+  const std::vector<TapClass> classes = conv_tap_classes(geom, border_correction);
+  std::vector<double> vx(geom.c_in), sv(geom.c_in);
+  for (int64_t ci = 0; ci < geom.c_in; ++ci) {
+    vx[ci] = std::max(0.0, in.var[ci]);
+    sv[ci] = std::sqrt(vx[ci]);
+  }
+  const bool same = w1.data() == w2.data();
   ConvMomentTerms t;
   for (auto* v : {&t.mean1, &t.mean2, &t.diag, &t.tapsum, &t.chansum, &t.between}) v->assign(O, 0.0);
-  std::vector<double> mm(O, 0.0);  // sum p mean1_c mean2_c
-  std::vector<double> sd(Ig);
-  for (const auto& [rm, rc] : rows)
-    for (const auto& [cm, cc] : cols) {
-      const double p = static_cast<double>(rc * cc) / npos;
-      for (int64_t o = 0; o < O; ++o) {
-        const int64_t g = o / Og;
-        double m1 = 0, m2 = 0, dg = 0, ts = 0, c1 = 0, c2 = 0;
-        for (int64_t i = 0; i < Ig; ++i) {
-          const int64_t ci = g * Ig + i;
-          const double ex = in.mean[ci], vx = std::max(0.0, in.var[ci]);
-          const size_t base = static_cast<size_t>((o * Ig + i) * K);
-          double s1 = 0, s2 = 0, q = 0;
-          for (int64_t r = 0; r < kh; ++r) {
-            if (!(rm >> r & 1)) continue;
-            for (int64_t c = 0; c < kw; ++c) {
-              if (!(cm >> c & 1)) continue;
-              const double a = w1[base + r * kw + c], b = w2[base + r * kw + c];
-              s1 += a;
-              s2 += b;
-              q += a * b;
-            }
-          }
-          m1 += s1 * ex;
-          m2 += s2 * ex;
-          dg += q * vx;
-          ts += s1 * s2 * vx;
-          const double sv = std::sqrt(vx);
-          c1 += s1 * sv;
-          c2 += s2 * sv;
-        }
-        t.mean1[o] += p * m1;
-        t.mean2[o] += p * m2;
-        t.diag[o] += p * dg;
-        t.tapsum[o] += p * ts;
-        t.chansum[o] += p * c1 * c2;
-        mm[o] += p * m1 * m2;
+  for (int64_t g = 0; g < G; ++g) {
+    const std::vector<double> a = group_weights_itO(w1, g, Og, Ig, K);
+    const std::vector<double> b = same ? std::vector<double>{} : group_weights_itO(w2, g, Og, Ig, K);
+    const ClassSums cs = class_sums(classes, a, same ? nullptr : &b, in, vx, sv, g, Og, Ig, K);
+    for (int64_t oo = 0; oo < Og; ++oo) {
+      const int64_t o = g * Og + oo;
+      double mm = 0;  // sum p mean1_c mean2_c
+      for (size_t k = 0; k < classes.size(); ++k) {
+        const double p = classes[k].p;
+        const size_t e = k * static_cast<size_t>(Og) + oo;
+        t.mean1[o] += p * cs.m1[e];
+        t.mean2[o] += p * cs.m2[e];
+        t.diag[o] += p * cs.dg[e];
+        t.tapsum[o] += p * cs.ts[e];
+        t.chansum[o] += p * cs.c1[e] * cs.c2[e];
+        mm += p * cs.m1[e] * cs.m2[e];
       }
+      t.between[o] = mm - t.mean1[o] * t.mean2[o];
     }
-  for (int64_t o = 0; o < O; ++o) t.between[o] = mm[o] - t.mean1[o] * t.mean2[o];
+  }
   return t;
 }
 
