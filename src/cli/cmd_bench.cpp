@@ -41,11 +41,11 @@ QuantizeConfig make(Method m, int low, int high, const std::string& stats, std::
   return c;
 }
 
-QuantizeConfig dfmpc_default(int low, int high) {
+QuantizeConfig dfmpc_default(int low, int high) {  // resolved per model by quantize_model
   QuantizeConfig c;
   c.low_bits = low;
   c.high_bits = high;
-  return resolve_defaults(c);
+  return c;
 }
 
 QuantizeConfig with(QuantizeConfig c, const std::function<void(QuantizeConfig&)>& edit) {
@@ -53,8 +53,9 @@ QuantizeConfig with(QuantizeConfig c, const std::function<void(QuantizeConfig&)>
   return c;
 }
 
-// The variance repair the default uses, for the ablation's "paper quantizers" steps.
-std::string default_variance_mode() { return default_stats_mode(Method::dfmpc); }
+// The variance repair of the default on BN models, for the ablation's "paper quantizers"
+// steps (shown on BN-folded models too, where the default is the mean repair alone).
+std::string default_variance_mode() { return default_stats_mode(Method::dfmpc, true); }
 
 std::vector<Row> suite_rows(const std::string& suite) {
   std::vector<Row> rows;
@@ -125,8 +126,8 @@ std::string bits_label(const QuantizeConfig& c) {
 }
 
 // What a row ran, in the words of the CLI flags.
-std::string config_label(const QuantizeConfig& requested) {
-  const QuantizeConfig c = resolve_defaults(requested);
+std::string config_label(const QuantizeConfig& requested, const Graph& model) {
+  const QuantizeConfig c = resolve_defaults(requested, model);
   std::string s = fmt::format("{} {} {} stats {}", method_name(c.method), c.quantizer,
                               *c.granularity == Granularity::per_channel ? "channel" : "tensor", c.stats);
   if (c.method == Method::dfmpc && *c.compensate) s += " c eq27";
@@ -183,7 +184,7 @@ void run_bench(const BenchFlags& f) {
           const QuantizedModel m = quantize_model(g, row.cfg);
           const EvalResult r = evaluate(m.graph, d, eo);
           const int64_t packed = packed_size(m);
-          const std::string bits = bits_label(row.cfg), what = config_label(row.cfg);
+          const std::string bits = bits_label(row.cfg), what = config_label(row.cfg, g);
           line = fmt::format("| {} | {} | `{}` | {:.3f} | {:.2f} | {:+.2f} | {:.1f} |", bits, row.label, what, packed / 1e6,
                              r.top1(), r.top1() - fp_top1, m.report.seconds * 1e3);
           csv += fmt::format("{},{},{},{},{:.6f},{:.2f},{:.2f},{:.2f}\n", csv_field(name), csv_field(row.label), csv_field(what),

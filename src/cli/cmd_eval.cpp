@@ -16,13 +16,17 @@ struct EvalFlags {
   DataFlags data;
   int64_t batch = 100;
   int threads = 0;
-  bool json = false, reference = false;
+  bool json = false, reference = false, packed_weights = false;
 };
 
 void run_eval(const EvalFlags& f) {
-  const Graph g = load_model(f.model);
+  LowBitModelFile m;
+  if (f.packed_weights) m = load_model_packed_weights(f.model);
+  else m.graph = load_model(f.model);
+  const Graph& g = m.graph;
   const Dataset d = load_data(f.data);
   EvalOptions opt;
+  opt.packed_weights = std::move(m.packed_weights);
   opt.batch = f.batch;
   opt.threads = f.threads;
   opt.reference = f.reference;
@@ -33,11 +37,14 @@ void run_eval(const EvalFlags& f) {
   if (f.json) {
     nlohmann::json j{{"model", f.model}, {"top1", r.top1()}, {"top5", r.top5()}, {"images", r.images},
                      {"seconds", r.seconds}, {"images_per_second", r.images_per_second()},
-                     {"batch", f.batch}, {"reference", f.reference}};
+                     {"batch", f.batch}, {"reference", f.reference}, {"packed_weights", f.packed_weights},
+                     {"packed_convs", r.packed_convs}, {"executor_weight_bytes", r.weight_bytes}};
     fmt::print("{}\n", j.dump());
   } else {
     fmt::print("model     {}\nimages    {}\ntop-1     {:.2f} %\ntop-5     {:.2f} %\nspeed     {:.0f} images/s ({:.2f} s, batch {})\n",
                f.model, r.images, r.top1(), r.top5(), r.images_per_second(), r.seconds, f.batch);
+    fmt::print("weights   {:.1f} KiB held by the executor{}\n", r.weight_bytes / 1024.0,
+               f.packed_weights ? fmt::format(", {} convolutions from packed codes", r.packed_convs) : "");
   }
 }
 }  // namespace
@@ -51,6 +58,8 @@ void register_eval(CLI::App& app) {
   cmd->add_option("--threads", f->threads, "Threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", f->json, "Print one JSON object on stdout");
   cmd->add_flag("--reference", f->reference, "Run the slow reference implementation of every op");
+  cmd->add_flag("--packed-weights", f->packed_weights,
+                "Packed .dfmpc model: run quantized convolutions from their low-bit codes (no FP32 weight copy)");
   cmd->callback([f] { run_eval(*f); });
 }
 

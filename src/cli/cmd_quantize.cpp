@@ -77,10 +77,10 @@ void run_quantize(const QuantizeFlags& f) {
   }
   cfg.asymmetric = f.asymmetric;
   if (f.cle != "auto") cfg.equalize = f.cle == "on";
-  cfg = resolve_defaults(cfg);
+  const Graph g = load_model(f.model);
+  cfg = resolve_defaults(cfg, g);
   for (int b : {cfg.low_bits, cfg.high_bits, cfg.edge_bits})
     if (b < 2 || b > 8) throw CLI::ValidationError("--bits", "bit widths must be between 2 and 8, got " + std::to_string(b));
-  const Graph g = load_model(f.model);
   const QuantizedModel m = quantize_model(g, cfg);
   export_onnx(m.graph, f.out);
   int64_t packed_bytes = -1;

@@ -10,4 +10,11 @@ Graph load_model(const std::string& path) {
   return import_onnx(path);
 }
 
+LowBitModelFile load_model_packed_weights(const std::string& path) {
+  if (!is_packed_model_file(path))
+    throw ModelError("--packed-weights needs a packed .dfmpc model ('" + path + "' is not one)");
+  LowBitModel m = read_packed_model_codes(path);
+  return {std::move(m.graph), std::move(m.weights)};
+}
+
 }  // namespace dfmpc::cli

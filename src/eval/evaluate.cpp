@@ -18,8 +18,10 @@ void check_input(const Executor& ex, const Dataset& data) {
 
 // Runs the model over [0, limit) in batches, calling sink(first_image, logits [n, classes]).
 template <class Sink>
-double run_batches(const Graph& model, const Dataset& data, int64_t limit, const EvalOptions& opt, Sink sink) {
-  Executor ex(model, ExecOptions{opt.reference, opt.threads});
+double run_batches(const Graph& model, const Dataset& data, int64_t limit, const EvalOptions& opt, Sink sink,
+                   EvalResult* r = nullptr) {
+  Executor ex(model, ExecOptions{opt.reference, opt.threads, opt.packed_weights});
+  if (r) r->weight_bytes = ex.weight_bytes(), r->packed_convs = ex.packed_conv_count();
   check_input(ex, data);
   const int64_t batch = std::max<int64_t>(1, opt.batch);
   std::vector<float> input(static_cast<size_t>(batch * data.image_size()));
@@ -60,7 +62,7 @@ EvalResult evaluate(const Graph& model, const Dataset& data, const EvalOptions& 
       r.top1_correct += rank == 0;
       r.top5_correct += rank < 5;
     }
-  });
+  }, &r);
   return r;
 }
 

@@ -106,7 +106,7 @@ bool is_packed_model_file(const std::string& path) {
   return f && std::memcmp(magic, kMagic, 8) == 0;
 }
 
-PackedModel read_packed_model(const std::string& path) {
+LowBitModel read_packed_model_codes(const std::string& path) {
   std::string data;
   try {
     data = read_file(path);
@@ -122,12 +122,13 @@ PackedModel read_packed_model(const std::string& path) {
   if (uncompress(reinterpret_cast<Bytef*>(onnx.data()), &out_len, reinterpret_cast<const Bytef*>(z.data()), zlen) != Z_OK ||
       out_len != raw)
     throw ModelError(r.what + ": packed model skeleton is corrupt");
-  PackedModel pm;
-  pm.graph = import_onnx_bytes(onnx, r.what);
+  LowBitModel m;
+  m.graph = import_onnx_bytes(onnx, r.what);
+  auto weights = std::make_shared<PackedWeights>();
   const uint32_t count = r.get<uint32_t>();
   for (uint32_t k = 0; k < count; ++k) {
     const std::string name = r.bytes(r.get<uint16_t>());
-    QuantizedTensor t;
+    PackedWeight t;
     t.bits = r.get<uint8_t>();
     if (t.bits < 1 || t.bits > 8) throw ModelError(r.what + ": tensor '" + name + "' has invalid bit width");
     const uint8_t rank = r.get<uint8_t>();
@@ -139,18 +140,36 @@ PackedModel read_packed_model(const std::string& path) {
     for (uint32_t g = 0; g < groups; ++g) t.scale.push_back(r.get<float>());
     for (uint32_t g = 0; g < groups; ++g) t.zero.push_back(r.get<float>());
     const std::string codes = r.bytes(static_cast<size_t>(packed_bytes(numel, t.bits)));
-    t.q.resize(static_cast<size_t>(numel));
-    unpack_codes({reinterpret_cast<const uint8_t*>(codes.data()), codes.size()}, t.bits, t.q);
-    auto slot = pm.graph.initializers.find(name);
-    if (slot == pm.graph.initializers.end() || slot->second.numel() != 0)
+    t.codes.assign(codes.begin(), codes.end());
+    auto slot = m.graph.initializers.find(name);
+    if (slot == m.graph.initializers.end() || slot->second.numel() != 0)
       throw ModelError(r.what + ": tensor '" + name + "' has no placeholder in the graph");
-    slot->second = Tensor::from_f32(t.shape, dequantize(t));
-    pm.weights[name] = std::move(t);
+    (*weights)[name] = std::move(t);
   }
   if (r.pos != data.size()) throw ModelError(r.what + ": trailing bytes after the last tensor");
-  for (const auto& [name, t] : pm.graph.initializers)
-    if (t.is_f32() && t.numel() == 0 && t.shape == Shape{0})
+  for (const auto& [name, t] : m.graph.initializers)
+    if (t.is_f32() && t.numel() == 0 && t.shape == Shape{0} && !weights->count(name))
       throw ModelError(r.what + ": quantized tensor '" + name + "' is missing");
+  m.weights = std::move(weights);
+  return m;
+}
+
+PackedModel read_packed_model(const std::string& path) {
+  LowBitModel low = read_packed_model_codes(path);
+  PackedModel pm;
+  pm.graph = std::move(low.graph);
+  for (const auto& [name, pw] : *low.weights) {
+    QuantizedTensor t;
+    t.bits = pw.bits;
+    t.shape = pw.shape;
+    t.group_size = pw.group_size;
+    t.scale = pw.scale;
+    t.zero = pw.zero;
+    t.q.resize(static_cast<size_t>(pw.numel()));
+    unpack_codes(pw.codes, t.bits, t.q);
+    pm.graph.initializers.at(name) = Tensor::from_f32(t.shape, dequantize(t));
+    pm.weights[name] = std::move(t);
+  }
   return pm;
 }
 

@@ -10,9 +10,11 @@
 //                                  u32 groups, f32 scale[groups], f32 zero[groups],
 //                                  packed codes (ceil(numel * bits / 8) bytes)
 #pragma once
+#include <memory>
 #include <string>
 
 #include "quant/pipeline.h"
+#include "runtime/packed_weights.h"
 
 namespace dfmpc {
 
@@ -24,6 +26,15 @@ struct PackedModel {
   std::map<std::string, QuantizedTensor> weights;
 };
 PackedModel read_packed_model(const std::string& path);  // throws ModelError
+
+// For low-bit execution: the graph with an empty placeholder for every quantized weight, and
+// the weights as their file bytes (codes stay packed; nothing is dequantized). Pass `weights`
+// as ExecOptions::packed_weights.
+struct LowBitModel {
+  Graph graph;
+  std::shared_ptr<const PackedWeights> weights;
+};
+LowBitModel read_packed_model_codes(const std::string& path);  // throws ModelError
 
 bool is_packed_model_file(const std::string& path);
 

@@ -152,9 +152,9 @@ Granularity default_granularity(Method m) {
   return m == Method::dfmpc ? Granularity::per_channel : Granularity::per_tensor;
 }
 
-std::string default_stats_mode(Method m) {
+std::string default_stats_mode(Method m, bool bn_model) {
   if (m == Method::dfq) return "mean";  // DFQ's analytic bias correction
-  if (m == Method::dfmpc) return "joint+mmse";
+  if (m == Method::dfmpc) return bn_model ? "joint+mmse" : "mean";
   return "keep";
 }
 
@@ -172,9 +172,11 @@ Graph prepare_dfq(const Graph& g) {
   return out;
 }
 
-QuantizeConfig resolve_defaults(QuantizeConfig cfg) {
+QuantizeConfig resolve_defaults(QuantizeConfig cfg, const Graph& model) {
+  const bool bn_model = std::any_of(model.nodes.begin(), model.nodes.end(),
+                                    [](const Node& n) { return n.op == "BatchNormalization"; });
   if (!cfg.granularity) cfg.granularity = default_granularity(cfg.method);
-  if (cfg.stats == "auto") cfg.stats = default_stats_mode(cfg.method);
+  if (cfg.stats == "auto") cfg.stats = default_stats_mode(cfg.method, bn_model);
   if (cfg.quantizer == "auto") cfg.quantizer = default_quantizer(cfg.method);
   if (!cfg.compensate) cfg.compensate = kDefaultCompensation;
   if (!cfg.equalize) cfg.equalize = cfg.method == Method::dfq;
@@ -183,7 +185,7 @@ QuantizeConfig resolve_defaults(QuantizeConfig cfg) {
 
 QuantizedModel quantize_model(const Graph& original, const QuantizeConfig& requested) {
   const auto t0 = std::chrono::steady_clock::now();
-  const QuantizeConfig cfg = resolve_defaults(requested);
+  const QuantizeConfig cfg = resolve_defaults(requested, original);
   const Graph prepared = *cfg.equalize ? prepare_dfq(original) : Graph{};
   const Graph& fp = *cfg.equalize ? prepared : original;
   QuantizedModel m;

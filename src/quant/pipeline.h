@@ -64,8 +64,9 @@ struct QuantizedModel {
   QuantizeReport report;
 };
 
-// The statistics mode a method uses unless told otherwise (docs/decisions.md section 6).
-std::string default_stats_mode(Method m);
+// The statistics mode a method uses unless told otherwise (docs/decisions.md section 6);
+// bn_model: the model keeps BatchNormalization nodes (false: BN folded into the convs).
+std::string default_stats_mode(Method m, bool bn_model = true);
 // The weight grid and scale granularity a method uses unless told otherwise
 // (docs/decisions.md section 3).
 std::string default_quantizer(Method m);
@@ -73,8 +74,8 @@ Granularity default_granularity(Method m);
 // Whether dfmpc folds Eq. 27's c by default (docs/decisions.md section 6).
 constexpr bool kDefaultCompensation = false;
 
-// cfg with every "auto" / unset field replaced by the method's default.
-QuantizeConfig resolve_defaults(QuantizeConfig cfg);
+// cfg with every "auto" / unset field replaced by the method's default for this model.
+QuantizeConfig resolve_defaults(QuantizeConfig cfg, const Graph& model);
 
 QuantizedModel quantize_model(const Graph& fp, const QuantizeConfig& cfg);
 

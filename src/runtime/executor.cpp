@@ -154,6 +154,22 @@ bool batch_separable(const Graph& g) {
   return !g.outputs.empty() && from_input.count(g.outputs[0].name);
 }
 
+// Packed weights stay packed only where plan_steps can run them from their codes: as the
+// weight input of a Conv, in fast mode. Every other one gets its FP32 values in the graph.
+void materialize_unsupported_packed(Graph& g, const PackedWeights& packed, bool reference) {
+  for (const auto& [name, pw] : packed) {
+    auto it = g.initializers.find(name);
+    if (it == g.initializers.end() || it->second.numel() != 0) continue;  // not a placeholder
+    bool conv_weight_only = !reference;
+    for (int c : g.consumers_of(name)) {
+      const Node& n = g.nodes[c];
+      for (size_t k = 0; k < n.inputs.size(); ++k)
+        if (n.inputs[k] == name && (n.op != "Conv" || k != 1)) conv_weight_only = false;
+    }
+    if (!conv_weight_only) it->second = Tensor::from_f32(pw.shape, dequantize_packed(pw));
+  }
+}
+
 // Images per micro-batch: enough that the per-layer GEMMs have rows to work with, few enough
 // that a layer's input, output and residual stay in a core's L2 cache. DFMPC_MICROBATCH
 // overrides it (0 = whole batches).
@@ -191,6 +207,7 @@ Executor::Executor(const Graph& g, ExecOptions opt) : impl_(std::make_unique<Imp
                        shape_str(s.in_shape) + "; only the batch may be dynamic");
   if (s.in_shape.empty()) throw ModelError("input '" + s.graph.inputs[0].name + "' has no shape");
   if (opt.threads > 0) set_num_threads(opt.threads);
+  if (opt.packed_weights) materialize_unsupported_packed(s.graph, *opt.packed_weights, opt.reference);
 
   std::map<std::string, int> ids;
   auto id_of = [&](const std::string& name) {
@@ -200,7 +217,7 @@ Executor::Executor(const Graph& g, ExecOptions opt) : impl_(std::make_unique<Imp
     return it->second;
   };
   s.input_id = id_of(s.graph.inputs[0].name);
-  s.steps = plan_steps(s.graph, !opt.reference, id_of);
+  s.steps = plan_steps(s.graph, !opt.reference, id_of, opt.packed_weights.get());
   s.output_id = id_of(s.graph.outputs[0].name);
   if (s.consts[s.output_id]) throw ModelError("the model output is a constant");
   std::vector<bool> blocked(ids.size(), false);
@@ -226,6 +243,23 @@ Executor::~Executor() = default;
 
 const Shape& Executor::input_shape() const { return impl_->in_shape; }
 size_t Executor::step_count() const { return impl_->steps.size(); }
+
+int Executor::packed_conv_count() const {
+  return static_cast<int>(std::count_if(impl_->steps.begin(), impl_->steps.end(), [](const ExecStep& st) { return st.low_bit; }));
+}
+
+int64_t Executor::weight_bytes() const {
+  const Impl& s = *impl_;
+  int64_t bytes = 0;
+  for (const auto& [name, t] : s.graph.initializers)
+    bytes += static_cast<int64_t>(t.f.size() * sizeof(float) + t.i.size() * sizeof(int64_t));
+  if (s.opt.packed_weights)
+    for (const auto& [name, pw] : *s.opt.packed_weights)
+      if (s.graph.is_const(name) && s.graph.constant(name).numel() == 0) bytes += pw.bytes();
+  for (const auto& step : s.steps)
+    if (step.held_bytes) bytes += step.held_bytes();
+  return bytes;
+}
 
 // Whole batches run step by step, each step spread over the thread pool. When the graph allows
 // it, a batch is instead cut into micro-batches that the pool's threads take one at a time,

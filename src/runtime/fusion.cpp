@@ -11,6 +11,7 @@
 #include "runtime/kernels/blocked.h"
 #include "runtime/kernels/conv.h"
 #include "runtime/kernels/conv_blocked.h"
+#include "runtime/kernels/conv_lowbit.h"
 #include "runtime/ops/conv_geom.h"
 #include "runtime/ops/op_registry.h"
 #include "runtime/ops/ops.h"
@@ -41,15 +42,19 @@ std::string blocked_name(const std::string& v) { return v + std::string(kBlocked
 
 // A Conv with folded BN and fused epilogue; the kernel is built on first use, when the
 // input's spatial size is known, and rebuilt only if that size changes. `blocked` convs read
-// and write nChw8c (BlockedConvKernel); the others plain NCHW (ConvKernel).
+// and write nChw8c (BlockedConvKernel, or LowBitConvKernel when the weight stays `packed`);
+// the others plain NCHW (ConvKernel).
 struct FusedConv {
   const Node* conv;
   Shape w_shape;
-  std::vector<float> w, b;
+  std::vector<float> w, b;  // w empty when packed
+  const PackedWeight* packed = nullptr;  // owned by ExecOptions::packed_weights
+  std::vector<float> channel_scale;      // with packed: the folded BN's per-channel factor
   Epilogue ep;
   bool blocked = false;
   std::unique_ptr<ConvKernel> kernel;
   std::unique_ptr<BlockedConvKernel> bkernel;
+  std::unique_ptr<LowBitConvKernel> lkernel;
   Shape kernel_input;  // [C, H, W] the kernel was built for
   ConvGeom geom;       // for kernel_input
 
@@ -58,10 +63,11 @@ struct FusedConv {
     const Tensor& x = *in[0];
     const bool same = x.shape.size() == 4 && kernel_input.size() == 3 &&
                       std::equal(kernel_input.begin(), kernel_input.end(), x.shape.begin() + 1);
-    if (!same || (blocked ? !bkernel : !kernel)) {
+    if (!same || (packed ? !lkernel : blocked ? !bkernel : !kernel)) {
       geom = conv_geom(*conv, x.shape, w_shape);
       const float* bias = b.empty() ? nullptr : b.data();
-      if (blocked) bkernel = std::make_unique<BlockedConvKernel>(geom, w.data(), bias, ep);
+      if (packed) lkernel = std::make_unique<LowBitConvKernel>(geom, *packed, channel_scale.data(), bias, ep);
+      else if (blocked) bkernel = std::make_unique<BlockedConvKernel>(geom, w.data(), bias, ep);
       else kernel = std::make_unique<ConvKernel>(geom, w.data(), bias, ep);
       kernel_input.assign(x.shape.begin() + 1, x.shape.end());
     }
@@ -72,6 +78,11 @@ struct FusedConv {
     if (residual && residual->shape != ys)
       throw ModelError(conv->where() + ": residual " + shape_str(residual->shape) +
                        " does not match the conv output " + shape_str(ys));
+    if (packed) {
+      blk::prepare(y, ys);
+      lkernel->run(x.shape[0], blk::data(x), residual ? blk::data(*residual) : nullptr, blk::data(y));
+      return;
+    }
     if (blocked) {
       blk::prepare(y, ys);
       bkernel->run(x.shape[0], blk::data(x), residual ? blk::data(*residual) : nullptr, blk::data(y));
@@ -81,6 +92,20 @@ struct FusedConv {
     y.shape = ys;
     y.f.resize(static_cast<size_t>(shape_numel(y.shape)));
     kernel->run(x.shape[0], x.f.data(), residual ? residual->f.data() : nullptr, y.f.data());
+  }
+
+  // Parameter bytes held: own copies plus the kernel's (Winograd keeps 6x6 transformed
+  // weights per 3x3 filter, oneDNN a reordered copy). The packed source codes are counted by
+  // the executor, which owns them.
+  int64_t held_bytes() const {
+    int64_t floats = static_cast<int64_t>(w.size() + b.size() + channel_scale.size());
+    if (bkernel && bkernel->winograd()) {
+      const ConvGeom& g = bkernel->geom();
+      floats += 36 * (g.c_in + 7) / 8 * 8 * ((g.c_out + 7) / 8 * 8) + (g.c_out + 7) / 8 * 8;
+    } else if (bkernel || kernel) {
+      floats += static_cast<int64_t>(w.size() + b.size());
+    }
+    return floats * static_cast<int64_t>(sizeof(float)) + (lkernel ? lkernel->resident_bytes() : 0);
   }
 };
 
@@ -109,6 +134,8 @@ struct Proto {
   Layout out_layout = Layout::plain;
   RunFn run;
   bool concurrent = true;
+  std::function<int64_t()> held_bytes;
+  bool low_bit = false;
 };
 
 // The blocked layout is on unless DFMPC_LAYOUT=plain (for A/B measurements).
@@ -120,12 +147,31 @@ bool blocked_layout_enabled() {
   return on;
 }
 
-Proto fused_conv_step(const Graph& g, const Node& n, size_t k, std::vector<bool>& done, int& last) {
+// The packed weight behind conv input `name`: present in `packed` and still an empty
+// placeholder in the graph (the executor materialises the ones it cannot leave packed).
+const PackedWeight* packed_weight(const Graph& g, const PackedWeights* packed, const std::string& name) {
+  if (!packed) return nullptr;
+  const auto it = packed->find(name);
+  return it != packed->end() && g.constant(name).numel() == 0 ? &it->second : nullptr;
+}
+
+Proto fused_conv_step(const Graph& g, const Node& n, size_t k, std::vector<bool>& done, int& last,
+                      const PackedWeights* packed) {
   auto fc = std::make_shared<FusedConv>();
   fc->conv = &n;
   const Tensor& w = g.constant(n.inputs[1]);
-  fc->w_shape = w.shape;
-  fc->w = w.f;
+  if (const PackedWeight* pw = packed_weight(g, packed, n.inputs[1])) {
+    fc->w_shape = pw->shape;
+    if (blocked_layout_enabled() && LowBitConvKernel::supports(*pw, n.attr_i("group", 1))) {
+      fc->packed = pw;
+      fc->channel_scale.assign(static_cast<size_t>(pw->shape.at(0)), 1.0f);
+    } else {
+      fc->w = dequantize_packed(*pw);  // FP32 fallback for this layer
+    }
+  } else {
+    fc->w_shape = w.shape;
+    fc->w = w.f;
+  }
   if (n.inputs.size() > 2 && !n.inputs[2].empty()) fc->b = g.constant(n.inputs[2]).f;
   std::string cur = n.outputs[0];
   last = static_cast<int>(k);
@@ -133,7 +179,7 @@ Proto fused_conv_step(const Graph& g, const Node& n, size_t k, std::vector<bool>
   std::string residual;
   const Node* next = sole_consumer(g, cur, done, idx);
   if (next && next->op == "BatchNormalization" && next->outputs.size() == 1 && all_const(g, *next, 1)) {
-    fold_bn_into_conv(fc->w, fc->b, w.shape.at(0), g.constant(next->inputs[1]), g.constant(next->inputs[2]),
+    fold_bn_into_conv(fc->packed ? fc->channel_scale : fc->w, fc->b, fc->w_shape.at(0), g.constant(next->inputs[1]), g.constant(next->inputs[2]),
                       g.constant(next->inputs[3]), g.constant(next->inputs[4]), next->attr_f("epsilon", 1e-5f));
     done[idx] = true, last = idx, cur = next->outputs[0];
     next = sole_consumer(g, cur, done, idx);
@@ -162,7 +208,7 @@ Proto fused_conv_step(const Graph& g, const Node& n, size_t k, std::vector<bool>
     done[idx] = true, last = idx, cur = next->outputs[0];
   }
   // Grouped (depthwise) convolutions stay on the plain path: oneDNN's plain kernels suit them.
-  fc->blocked = blocked_layout_enabled() && w.shape.size() == 4 && n.attr_i("group", 1) == 1;
+  fc->blocked = blocked_layout_enabled() && fc->w_shape.size() == 4 && n.attr_i("group", 1) == 1;
   const Layout lay = fc->blocked ? Layout::blocked : Layout::plain;
   Proto p;
   p.in = {n.inputs[0]};
@@ -172,6 +218,8 @@ Proto fused_conv_step(const Graph& g, const Node& n, size_t k, std::vector<bool>
   p.out_layout = lay;
   p.run = [fc](int64_t, std::span<const Tensor* const> in, std::span<Tensor* const> out) { fc->run(in, out); };
   p.concurrent = fc->blocked;  // ConvKernel keeps per-call state
+  p.held_bytes = [fc] { return fc->held_bytes(); };
+  p.low_bit = fc->packed != nullptr;
   done[k] = true;
   return p;
 }
@@ -257,6 +305,8 @@ std::vector<ExecStep> assign_layouts(const Graph& g, std::vector<Proto>& protos,
     for (const auto& o : p.out) s.out.push_back(id_of(name_in(o, p.out_layout)));
     s.run = std::move(p.run);
     s.concurrent = p.concurrent;
+    s.held_bytes = std::move(p.held_bytes);
+    s.low_bit = p.low_bit;
     steps.push_back(std::move(s));
     for (const auto& o : p.out) convert(o);
   }
@@ -268,7 +318,8 @@ std::vector<ExecStep> assign_layouts(const Graph& g, std::vector<Proto>& protos,
 bool is_blocked_value(const std::string& name) { return name.ends_with(kBlockedSuffix); }
 
 std::vector<ExecStep> plan_steps(const Graph& g, bool fuse,
-                                 const std::function<int(const std::string&)>& id_of) {
+                                 const std::function<int(const std::string&)>& id_of,
+                                 const PackedWeights* packed) {
   std::vector<Proto> protos;
   std::set<std::string> blocked_values;  // produced in the blocked layout
   auto add = [&](Proto&& p) {
@@ -287,7 +338,7 @@ std::vector<ExecStep> plan_steps(const Graph& g, bool fuse,
     const OpDef& def = checked_op(n);
     if (fuse && n.op == "Conv" && n.inputs.size() >= 2 && all_const(g, n, 1)) {
       int last = static_cast<int>(k);
-      Proto p = fused_conv_step(g, n, k, done, last);
+      Proto p = fused_conv_step(g, n, k, done, last, packed);
       if (last == static_cast<int>(k)) add(std::move(p));
       else emit_at[last].push_back(std::move(p));
       continue;

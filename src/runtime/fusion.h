@@ -4,6 +4,9 @@
 // Fused convolutions (groups 1) keep their activations in the blocked nChw8c layout, as do
 // Slice / Pad / GlobalAveragePool reading them; explicit conversion steps sit where a blocked
 // value meets a plain consumer (or the graph output) and the other way round.
+// With `packed`, a fused Conv whose weight is a packed low-bit tensor (and an empty placeholder
+// in the graph) runs LowBitConvKernel on the codes; if that kernel does not support it (groups,
+// plain layout), the weight is dequantized to FP32 for that step only.
 #pragma once
 #include <functional>
 #include <span>
@@ -11,6 +14,7 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "runtime/packed_weights.h"
 
 namespace dfmpc {
 
@@ -20,10 +24,15 @@ struct ExecStep {
   // run() may be called concurrently on different tensors (once it has run once with the
   // same non-batch input shape). False for steps holding per-call state (oneDNN plain convs).
   bool concurrent = true;
+  // Bytes of parameters the step holds itself (its weight copies, including kernel-internal
+  // ones); null for steps holding none.
+  std::function<int64_t()> held_bytes;
+  bool low_bit = false;  // a convolution computed from packed codes
 };
 
 std::vector<ExecStep> plan_steps(const Graph& g, bool fuse,
-                                 const std::function<int(const std::string&)>& id_of);
+                                 const std::function<int(const std::string&)>& id_of,
+                                 const PackedWeights* packed = nullptr);
 
 // True for the (synthetic) value names under which plan_steps keeps values in the blocked
 // nChw8c layout (runtime/kernels/blocked.h); such values never leave the executor.

@@ -94,7 +94,7 @@ TEST(Compensation, ExactWeightsGiveCoefficientOne) {
 // Puts every weight layer of g exactly on the grid the pipeline will use, so quantization
 // is the identity.
 Graph on_grid(const Graph& g, const QuantizeConfig& cfg) {
-  QuantizeConfig none = resolve_defaults(cfg);
+  QuantizeConfig none = resolve_defaults(cfg, g);
   none.method = Method::none;
   none.stats = "keep";
   return quantize_model(g, none).graph;

@@ -294,8 +294,18 @@ TEST(Repair, FoldedConvGetsBiasAndScale) {
   const std::vector<double> mean{1.0, 0.5, 2.0, 0.8, 1.5}, var{1.0, 0.5, 2.0, 0.3, 1.0};
   const McInput in = gaussian_images(n, C, H, mean, var, 13);
   const ChannelMoments target = run_moments(fp, in);
-  Graph q = with_ternary_weights(fp, "w");
+  // Default: mean correction only (bias), the weights stay on their grid.
+  Graph q_mean = with_ternary_weights(fp, "w");
   RepairOptions opt = repair_options_from_name("ratio");
+  opt.moments.input_mean = mean;
+  opt.moments.input_var = var;
+  EXPECT_FALSE(repair_statistics(fp, q_mean, opt).weights_off_grid);
+  EXPECT_EQ(q_mean.constant(q_mean.nodes[0].inputs[1]).f, with_ternary_weights(fp, "w").constant("w").f);
+  const ChannelMoments mean_only = run_moments(q_mean, in);
+  for (int64_t o = 0; o < O; ++o) EXPECT_NEAR(mean_only.mean[o], target.mean[o], 0.02 * std::sqrt(target.var[o])) << o;
+  // "+foldvar": bias and per-channel scale.
+  Graph q = with_ternary_weights(fp, "w");
+  opt = repair_options_from_name("ratio+foldvar");
   opt.moments.input_mean = mean;
   opt.moments.input_var = var;
   const RepairReport rep = repair_statistics(fp, q, opt);

@@ -69,7 +69,7 @@ std::set<std::string> repair_covariance(const Graph& fp, Graph& q, const RepairO
           if (opt.variance == VarianceRepair::none) rr = 1.0;
           rr = std::clamp(rr, rmin, rmax);
           ratio[o] = rr;
-          s[o] = 1.0 / std::sqrt(rr);
+          s[o] = opt.bnless_variance ? 1.0 / std::sqrt(rr) : 1.0;
           rel[o] = f.var(o) > 0 ? shift[o] / std::sqrt(f.var(o)) : 0.0;
         }
         LayerView view = view_of(q, qn, shapes);

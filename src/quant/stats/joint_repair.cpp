@@ -241,7 +241,7 @@ JM weight_layer(Ctx& cx, int k, const JM& x) {
       if (!std::isfinite(rr) || r.vq[o] <= 0) rr = 1.0;
       rr = std::clamp(rr, cx.rmin, cx.rmax);
       ratio[o] = rr;
-      s[o] = 1.0 / std::sqrt(rr);
+      s[o] = cx.opt.bnless_variance ? 1.0 / std::sqrt(rr) : 1.0;
       rel[o] = r.v[o] > 0 ? shift[o] / std::sqrt(r.v[o]) : 0.0;
     }
     scale_layer(cx.q, k, vq, s, shift, m);

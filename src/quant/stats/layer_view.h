@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -11,12 +12,12 @@
 
 namespace dfmpc::stats_detail {
 
-inline bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
+inline bool bit_equal(std::span<const float> a, std::span<const float> b) {
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 // True when q is w, or close enough to be left alone: ||q - w|| < min_rel_error ||w||.
-inline bool treat_as_unquantized(const std::vector<float>& w, const std::vector<float>& q, double min_rel_error) {
+inline bool treat_as_unquantized(std::span<const float> w, std::span<const float> q, double min_rel_error) {
   if (bit_equal(w, q)) return true;
   if (!(min_rel_error > 0) || w.size() != q.size()) return false;
   double e = 0, n = 0;
@@ -30,11 +31,20 @@ inline bool treat_as_unquantized(const std::vector<float>& w, const std::vector<
 
 // The weights of a Conv ([O, I/g, kh, kw]) or a Gemm as [J, K] (alpha folded in), with the
 // geometry that lets conv_moment_terms() treat a Gemm as a 1x1 conv on a 1x1 image.
+// A Conv's view reads the graph's tensor in place (no copy): it is valid while that tensor
+// is neither resized nor destroyed, and sees any edit of its values.
 struct LayerView {
   ConvGeom geom;
-  std::vector<float> w;  // OIHW / [J, K]
+  std::span<const float> w;  // OIHW / [J, K]
+  std::vector<float> gemm_w;  // a Gemm's [J, K] copy that w points into
   bool gemm = false, trans_b = false;
   double alpha = 1.0;
+
+  LayerView() = default;
+  LayerView(LayerView&&) = default;  // moving gemm_w keeps its buffer, so w stays valid
+  LayerView& operator=(LayerView&&) = default;
+  LayerView(const LayerView&) = delete;
+  LayerView& operator=(const LayerView&) = delete;
 };
 
 inline LayerView view_of(const Graph& g, const Node& n, const std::map<std::string, Shape>& shapes) {
@@ -51,10 +61,11 @@ inline LayerView view_of(const Graph& g, const Node& n, const std::map<std::stri
   v.trans_b = n.attr_i("transB", 0) != 0;
   v.alpha = n.attr_f("alpha", 1.0f);
   const int64_t J = v.trans_b ? W.dim(0) : W.dim(1), K = v.trans_b ? W.dim(1) : W.dim(0);
-  v.w.resize(J * K);
+  v.gemm_w.resize(J * K);
   for (int64_t j = 0; j < J; ++j)
     for (int64_t k = 0; k < K; ++k)
-      v.w[j * K + k] = static_cast<float>(v.alpha * W.f[v.trans_b ? j * K + k : k * J + j]);
+      v.gemm_w[j * K + k] = static_cast<float>(v.alpha * W.f[v.trans_b ? j * K + k : k * J + j]);
+  v.w = v.gemm_w;
   v.geom.c_in = K;
   v.geom.c_out = J;
   v.geom.h = v.geom.w = 1;

@@ -75,10 +75,14 @@ RepairOptions repair_options_from_name(const std::string& spec) {
   RepairOptions o;
   o.gain = GainRepair::none;
   std::string name = spec;
-  if (name.size() > 5 && name.compare(name.size() - 5, 5, "+mmse") == 0) {
-    o.gain = GainRepair::mmse;
-    name.resize(name.size() - 5);
-  }
+  auto strip = [&name](const std::string& suffix) {
+    const size_t at = name.find(suffix);
+    if (at == std::string::npos || at == 0) return false;
+    name.erase(at, suffix.size());
+    return true;
+  };
+  if (strip("+mmse")) o.gain = GainRepair::mmse;
+  if (strip("+foldvar")) o.bnless_variance = true;
   if (name == "mean_only") o.variance = VarianceRepair::none;
   else if (name == "additive") o.variance = VarianceRepair::additive;
   else if (name == "noise") o.variance = VarianceRepair::noise;
@@ -90,7 +94,7 @@ RepairOptions repair_options_from_name(const std::string& spec) {
   else if (name == "none") o.mean = false, o.variance = VarianceRepair::none;
   else
     throw std::invalid_argument("unknown statistics repair '" + name +
-                                "' (valid: none, mean_only, additive, noise, ratio, fitted, split, joint, covariance, each optionally +mmse)");
+                                "' (valid: none, mean_only, additive, noise, ratio, fitted, split, joint, covariance, each optionally +mmse and / or +foldvar)");
   return o;
 }
 
@@ -255,7 +259,7 @@ RepairReport repair_statistics(const Graph& fp, Graph& q, const RepairOptions& o
       std::vector<double> s(O);
       lr.weight_scale_min = 1e300, lr.weight_scale_max = 0;
       for (int64_t o = 0; o < O; ++o) {
-        s[o] = 1.0 / std::sqrt(ratio[o]);
+        s[o] = opt.bnless_variance ? 1.0 / std::sqrt(ratio[o]) : 1.0;
         lr.weight_scale_min = std::min(lr.weight_scale_min, s[o]);
         lr.weight_scale_max = std::max(lr.weight_scale_max, s[o]);
         if (s[o] != 1.0) report.weights_off_grid = true;

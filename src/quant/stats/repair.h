@@ -64,6 +64,11 @@ struct RepairOptions {
   CovOptions cov;             // variance = covariance: the model (input prior fitted if
   bool fit_input_prior = true;  // fit_input_prior is set)
   bool gemm = true;        // repair quantized Gemm layers too (bias; scale per VarianceRepair)
+  // Layers without a BN after them (BN-folded graphs, edge layers) get the mean correction
+  // only unless this is set ("+foldvar"): their FP variance and mean are only modelled, and
+  // the per-channel scale around the modelled mean lowered top-1 on the BN-folded
+  // Fashion-MNIST model (docs/decisions.md section 6).
+  bool bnless_variance = false;
   // sigma^2 new / old is clamped to [min_var_ratio, max_var_ratio]: a channel is never
   // amplified more than 10x, but may be shrunk to (almost) nothing — a channel whose FP
   // weights are all zero (gamma = 0 folded in) is pure quantization noise after DoReFa,
@@ -76,7 +81,8 @@ struct RepairOptions {
 };
 
 // "mean_only", "additive", "noise", "ratio", "fitted", "split", "joint", "covariance", each
-// optionally with "+mmse" (GainRepair::mmse), or "none" (nothing); throws
+// optionally with "+mmse" (GainRepair::mmse) and / or "+foldvar" (bnless_variance), or
+// "none" (nothing); throws
 // std::invalid_argument naming the valid values.
 RepairOptions repair_options_from_name(const std::string& name);
 
