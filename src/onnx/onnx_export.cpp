@@ -53,10 +53,7 @@ void value_info(const ValueInfo& v, onnx::ValueInfoProto* p) {
   }
 }
 
-}  // namespace
-
-std::string export_onnx_bytes(const Graph& g) {
-  onnx::ModelProto m;
+void model_to_proto(const Graph& g, onnx::ModelProto& m) {
   m.set_ir_version(g.opset >= 15 ? 8 : 7);
   m.set_producer_name("dfmpc");
   auto* op = m.add_opset_import();
@@ -75,13 +72,25 @@ std::string export_onnx_bytes(const Graph& g) {
     for (const auto& o : n.outputs) np->add_output(o);
     for (const auto& [k, v] : n.attrs) attr_to_proto(k, v, np->add_attribute());
   }
+}
+
+}  // namespace
+
+std::string export_onnx_bytes(const Graph& g) {
+  onnx::ModelProto m;
+  model_to_proto(g, m);
   std::string bytes;
   if (!m.SerializeToString(&bytes)) throw ModelError("serialising the ONNX model failed");
   return bytes;
 }
 
 void export_onnx(const Graph& g, const std::string& path) {
-  write_file_atomic(path, export_onnx_bytes(g));
+  onnx::ModelProto m;
+  model_to_proto(g, m);
+  // Streamed into the file: no second in-memory copy of the (possibly 100 MB) model.
+  write_file_atomic(path, [&](std::ostream& f) {
+    if (!m.SerializeToOstream(&f)) throw ModelError("serialising the ONNX model to '" + path + "' failed");
+  });
 }
 
 }  // namespace dfmpc

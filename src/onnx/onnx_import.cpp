@@ -3,8 +3,8 @@
 #include <cstring>
 #include <fstream>
 #include <set>
-#include <sstream>
 
+#include "ir/file_util.h"
 #include "onnx/onnx_io.h"
 #include "passes/fold_constants.h"
 
@@ -152,24 +152,37 @@ Graph graph_from_proto(const onnx::ModelProto& m, const std::string& what) {
   return g;
 }
 
-}  // namespace
-
-Graph import_onnx_bytes(const std::string& bytes, const std::string& what) {
-  onnx::ModelProto m;
+void parse_model(const std::string& bytes, const std::string& what, onnx::ModelProto& m) {
   if (bytes.empty()) throw ModelError(what + ": file is empty");
   if (!m.ParseFromString(bytes))
     throw ModelError(what + ": not a valid ONNX file (protobuf parse failed; truncated or corrupt?)");
+}
+
+Graph graph_from_model(const onnx::ModelProto& m, const std::string& what) {
   Graph g = graph_from_proto(m, what);
   fold_constants(g);
   return g;
 }
 
+}  // namespace
+
+Graph import_onnx_bytes(const std::string& bytes, const std::string& what) {
+  onnx::ModelProto m;
+  parse_model(bytes, what, m);
+  return graph_from_model(m, what);
+}
+
 Graph import_onnx(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) throw ModelError("cannot open model '" + path + "': " + std::strerror(errno));
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return import_onnx_bytes(ss.str(), "model '" + path + "'");
+  const std::string what = "model '" + path + "'";
+  onnx::ModelProto m;
+  {
+    std::string bytes;
+    if (!read_whole(path, f, bytes)) throw ModelError("reading " + what + " failed: " + std::strerror(errno));
+    parse_model(bytes, what, m);
+  }  // the file's bytes are freed before the graph copies the tensors out of m
+  return graph_from_model(m, what);
 }
 
 }  // namespace dfmpc

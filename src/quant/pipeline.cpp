@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <exception>
+#include <numeric>
 #include <set>
 #include <stdexcept>
 
@@ -11,6 +13,7 @@
 #include "passes/pairing.h"
 #include "quant/compensation/compensation.h"
 #include "quant/stats_bridge.h"
+#include "runtime/kernels/thread_pool.h"
 
 namespace dfmpc {
 namespace {
@@ -40,6 +43,52 @@ std::vector<Assignment> bit_plan(const Graph& g, const PairingPlan& plan, const 
   std::sort(a.begin(), a.end(), [](const auto& x, const auto& y) { return x.node < y.node; });
   (void)g;
   return a;
+}
+
+// The plan's assignments with each weight once: a weight shared by two layers is quantized
+// once, as its first layer says.
+std::vector<Assignment> unique_weights(const Graph& fp, const std::vector<Assignment>& plan) {
+  std::vector<Assignment> out;
+  std::set<std::string> done;
+  for (const Assignment& a : plan)
+    if (done.insert(fp.nodes[a.node].inputs[1]).second) out.push_back(a);
+  return out;
+}
+
+QuantResult quantize_layer(const Graph& fp, const Assignment& a, const QuantizeConfig& cfg) {
+  const Node& n = fp.nodes[a.node];
+  const Tensor& w = fp.constant(n.inputs[1]);
+  for (float v : w.f)
+    if (!std::isfinite(v)) throw ModelError("weight '" + n.inputs[1] + "' of " + n.where() + " holds NaN or Inf");
+  QuantOptions qo;
+  qo.bits = a.bits;
+  const auto& traits = quant_scheme_traits(a.scheme);
+  qo.granularity = traits.per_tensor ? *cfg.granularity : Granularity::per_channel;
+  if (!traits.per_channel) qo.granularity = Granularity::per_tensor;
+  // Per-channel groups run along axis 0: output channels for Conv and Gemm(transB=1).
+  return quantize_weights(a.scheme, WeightView{w.f, w.shape}, qo);
+}
+
+// Every layer of `work` quantized, on the thread pool (largest first, so the big layers do
+// not finish last); the first error (in plan order) is rethrown.
+std::vector<QuantResult> quantize_all(const Graph& fp, const std::vector<Assignment>& work, const QuantizeConfig& cfg) {
+  std::vector<size_t> order(work.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  auto numel = [&](size_t k) { return fp.constant(fp.nodes[work[k].node].inputs[1]).numel(); };
+  std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return numel(x) > numel(y); });
+  std::vector<QuantResult> results(work.size());
+  std::vector<std::exception_ptr> errors(work.size());
+  pool::parallel_for(static_cast<int64_t>(work.size()), [&](int64_t i, int) {
+    const size_t k = order[static_cast<size_t>(i)];
+    try {
+      results[k] = quantize_layer(fp, work[k], cfg);
+    } catch (...) {
+      errors[k] = std::current_exception();
+    }
+  });
+  for (const auto& e : errors)
+    if (e) std::rethrow_exception(e);
+  return results;
 }
 
 // A per-tensor quantized tensor rewritten with one (identical) group per output channel, so
@@ -193,32 +242,24 @@ QuantizedModel quantize_model(const Graph& original, const QuantizeConfig& reque
   const PairingPlan plan = find_pairs(fp);
   m.report.pairs = static_cast<int>(plan.pairs.size());
   std::map<int, size_t> report_of;  // node -> index in report.layers
-  std::set<std::string> done;
-  for (const Assignment& a : bit_plan(fp, plan, cfg)) {
+  const std::vector<Assignment> work = unique_weights(fp, bit_plan(fp, plan, cfg));
+  std::vector<QuantResult> results = quantize_all(fp, work, cfg);
+  for (size_t k = 0; k < work.size(); ++k) {
+    const Assignment& a = work[k];
     const Node& n = fp.nodes[a.node];
     const std::string& wname = n.inputs[1];
-    if (!done.insert(wname).second) continue;  // a weight shared by two layers is quantized once
-    const Tensor& w = fp.constant(wname);
-    for (float v : w.f)
-      if (!std::isfinite(v)) throw ModelError("weight '" + wname + "' of " + n.where() + " holds NaN or Inf");
-    QuantOptions qo;
-    qo.bits = a.bits;
-    const auto& traits = quant_scheme_traits(a.scheme);
-    qo.granularity = traits.per_tensor ? *cfg.granularity : Granularity::per_channel;
-    if (!traits.per_channel) qo.granularity = Granularity::per_tensor;
-    // Per-channel groups run along axis 0: output channels for Conv and Gemm(transB=1).
-    QuantResult r = quantize_weights(a.scheme, WeightView{w.f, w.shape}, qo);
+    QuantResult& r = results[k];
     LayerReport rep;
     rep.node = n.name;
     rep.weight = wname;
     rep.role = a.role;
-    rep.scheme = traits.name;
+    rep.scheme = quant_scheme_traits(a.scheme).name;
     rep.bits = a.bits;
-    rep.params = w.numel();
+    rep.params = fp.constant(wname).numel();
     rep.groups = r.tensor.n_groups();
     rep.scale_min = *std::min_element(r.tensor.scale.begin(), r.tensor.scale.end());
     rep.scale_max = *std::max_element(r.tensor.scale.begin(), r.tensor.scale.end());
-    m.graph.constant(wname).f = r.w_hat;
+    m.graph.constant(wname).f = std::move(r.w_hat);
     m.weights[wname] = std::move(r.tensor);
     report_of[a.node] = m.report.layers.size();
     m.report.layers.push_back(rep);

@@ -14,9 +14,11 @@
 #include "passes/pairing.h"
 #include "quant/quantizers/quant_scheme.h"
 #include "quant/stats/gaussian_moments.h"
+#include "quant/stats/graph_shapes.h"
 #include "quant/stats/moment_propagation.h"
 #include "quant/stats/repair.h"
 #include "runtime/executor.h"
+#include "runtime/shape_inference.h"
 #include "test_paths.h"
 
 namespace dfmpc {
@@ -577,6 +579,163 @@ TEST(Repair, OptionNames) {
   const RepairOptions d;
   EXPECT_EQ(d.variance, VarianceRepair::joint);
   EXPECT_EQ(d.gain, GainRepair::mmse);
+}
+
+
+// joint_conv_terms() (one pass, diagonal model) equals its definition through
+// conv_moment_terms() of W, X = Q diag(a) and Q, for strided, padded, grouped convs.
+TEST(MomentPropagation, JointConvTermsMatchConvMomentTerms) {
+  std::mt19937 rng(3);
+  std::normal_distribution<double> nd;
+  for (const int64_t groups : {1, 2}) {
+    ConvGeom geom;
+    geom.c_in = 6, geom.h = 7, geom.w = 5, geom.c_out = 4, geom.kh = 3, geom.kw = 2;
+    geom.stride_h = 2, geom.pad_t = geom.pad_b = 1, geom.pad_l = 1, geom.groups = groups;
+    std::vector<float> w(static_cast<size_t>(geom.weight_numel())), q(w.size()), x(w.size());
+    for (size_t e = 0; e < w.size(); ++e) w[e] = float(nd(rng)), q[e] = float(w[e] + 0.3 * nd(rng));
+    ChannelMoments in, noise;
+    std::vector<double> a;
+    for (int64_t i = 0; i < geom.c_in; ++i) {
+      in.mean.push_back(nd(rng)), in.var.push_back(0.5 + std::fabs(nd(rng)));
+      noise.mean.push_back(nd(rng)), noise.var.push_back(std::fabs(nd(rng)));
+      a.push_back(0.8 + 0.1 * nd(rng));
+    }
+    const int64_t Ig = geom.c_in / groups, K = geom.kh * geom.kw, Og = geom.c_out / groups;
+    for (size_t e = 0; e < w.size(); ++e) {
+      const int64_t o = static_cast<int64_t>(e) / (Ig * K), i = static_cast<int64_t>(e) / K % Ig;
+      x[e] = static_cast<float>(q[e] * a[(o / Og) * Ig + i]);
+    }
+    const JointConvTerms j = joint_conv_terms(geom, w, q, in, a, noise);
+    const ConvMomentTerms ww = conv_moment_terms(geom, w, w, in), xw = conv_moment_terms(geom, x, w, in);
+    const ConvMomentTerms xx = conv_moment_terms(geom, x, x, in), nn = conv_moment_terms(geom, q, q, noise);
+    for (int64_t o = 0; o < geom.c_out; ++o) {
+      const auto near = [](double got, double want) { EXPECT_NEAR(got, want, 1e-6 * (1.0 + std::fabs(want))); };
+      near(j.mean_w[o], ww.mean1[o]);
+      near(j.var_w[o], ww.covariance(o, {}));
+      near(j.cov_xw[o], xw.covariance(o, {}));
+      near(j.var_x[o], xx.covariance(o, {}));
+      near(j.mean_q[o], nn.mean1[o]);
+      near(j.var_n[o], nn.diag[o]);
+    }
+  }
+}
+
+// A fine trapezoid (400k panels on +-8 sd) of the same conditional integral.
+double clipped_covariance_reference(double m, double v, double mq, double vq, double c, double lo, double hi) {
+  const double s = std::sqrt(v), b = c / v, rs = std::sqrt(std::max(0.0, vq - c * c / v));
+  const int n = 400000;
+  const double h = 16.0 / n;
+  double acc = 0, wsum = 0, ef = 0, efq = 0;
+  for (int i = 0; i <= n; ++i) {
+    const double z = -8.0 + i * h, w = (i == 0 || i == n ? 0.5 : 1.0) * normal_pdf(z);
+    const double fu = std::clamp(m + s * z, lo, hi), mu = mq + b * s * z;
+    const double cond = rs > 0 ? clip_moments(mu, rs, lo, hi).mean : std::clamp(mu, lo, hi);
+    acc += w * fu * cond, ef += w * fu, efq += w * cond, wsum += w;
+  }
+  return acc / wsum - (ef / wsum) * (efq / wsum);
+}
+
+// The composite Gauss-Legendre covariance of clipped jointly Gaussian pairs agrees with a
+// fine trapezoid, also for correlations near 1 (E[clip(u^) | u] nearly kinked), negative
+// correlations and ReLU6, and with Monte-Carlo.
+TEST(GaussianMoments, ClippedCovarianceMatchesReference) {
+  const double inf = std::numeric_limits<double>::infinity();
+  struct Case { double m, v, mq, vq, rho, lo, hi; };
+  const Case cases[] = {{0.3, 1.0, 0.2, 1.2, 0.5, 0, inf},   {-0.5, 2.0, -0.4, 2.1, 0.99, 0, inf},
+                        {0.1, 1.0, 0.1, 1.0, 0.99999, 0, inf}, {1.0, 0.5, 0.8, 0.7, -0.7, 0, inf},
+                        {2.0, 4.0, 2.5, 3.0, 0.995, 0, 6},    {-3.0, 1.0, -2.9, 1.1, 0.9, 0, inf},
+                        {0.0, 1.0, 0.3, 1.0, 0.9999, -1, 1}};
+  for (const Case& k : cases) {
+    const double c = k.rho * std::sqrt(k.v * k.vq);
+    const double ef = clip_moments(k.m, std::sqrt(k.v), k.lo, k.hi).mean;
+    const double efq = clip_moments(k.mq, std::sqrt(k.vq), k.lo, k.hi).mean;
+    const double got = clipped_covariance(k.m, k.v, k.mq, k.vq, c, k.lo, k.hi, ef, efq);
+    const double want = clipped_covariance_reference(k.m, k.v, k.mq, k.vq, c, k.lo, k.hi);
+    EXPECT_NEAR(got, want, 1e-9 * std::sqrt(k.v * k.vq)) << k.m << " " << k.rho;
+  }
+  std::mt19937 rng(9);
+  std::normal_distribution<double> nd;
+  const int n = 400000;
+  const double m = 0.2, v = 1.5, mq = 0.1, vq = 1.7, c = 0.9 * std::sqrt(v * vq);
+  double sx = 0, sy = 0, sxy = 0;
+  for (int i = 0; i < n; ++i) {
+    const double z1 = nd(rng), z2 = nd(rng);
+    const double x = std::max(0.0, m + std::sqrt(v) * z1);
+    const double y = std::max(0.0, mq + c / std::sqrt(v) * z1 + std::sqrt(vq - c * c / v) * z2);
+    sx += x, sy += y, sxy += x * y;
+  }
+  const double mc = sxy / n - (sx / n) * (sy / n);
+  const double ef = relu_moments(m, std::sqrt(v)).mean, efq = relu_moments(mq, std::sqrt(vq)).mean;
+  EXPECT_NEAR(clipped_covariance(m, v, mq, vq, c, 0, inf, ef, efq) / mc, 1.0, 0.01);
+}
+
+// graph_shapes() (shape-only for the bulk of the ops) agrees with infer_shapes() (every op
+// run) on every value of every fixture, with op11 / op17 variants included.
+TEST(MomentPropagation, GraphShapesMatchInferShapes) {
+  std::vector<std::string> paths = fixture_models();
+  for (const char* n : {"resnet18_small", "mobilenetv2_small"})
+    for (const char* f : {"_bn_op11.onnx", "_bn_op17.onnx"}) paths.push_back((test::fixtures_dir() / (std::string(n) + f)).string());
+  for (const auto& path : paths) {
+    SCOPED_TRACE(path);
+    const Graph g = import_onnx(path);
+    for (const int64_t batch : {1, 2}) {
+      const auto fast = graph_shapes(g, batch);
+      for (const auto& [name, shape] : infer_shapes(g, batch)) {
+        ASSERT_TRUE(fast.count(name)) << name;
+        EXPECT_EQ(fast.at(name), shape) << name;
+      }
+    }
+  }
+}
+
+// conv_moment_terms() against its definition evaluated position by position: at every
+// output position the taps inside the input give per-position sums, averaged over positions.
+TEST(MomentPropagation, ConvMomentTermsMatchPositionwiseDefinition) {
+  std::mt19937 rng(5);
+  std::normal_distribution<double> nd;
+  for (const int64_t groups : {1, 3}) {
+    ConvGeom geom;
+    geom.c_in = 6, geom.h = 6, geom.w = 5, geom.c_out = 3, geom.kh = 3, geom.kw = 3;
+    geom.stride_w = 2, geom.pad_t = geom.pad_b = geom.pad_l = geom.pad_r = 1, geom.dil_h = 2, geom.groups = groups;
+    std::vector<float> w1(static_cast<size_t>(geom.weight_numel())), w2(w1.size());
+    for (size_t e = 0; e < w1.size(); ++e) w1[e] = float(nd(rng)), w2[e] = float(nd(rng));
+    ChannelMoments in;
+    for (int64_t i = 0; i < geom.c_in; ++i) in.mean.push_back(nd(rng)), in.var.push_back(0.2 + std::fabs(nd(rng)));
+    const ConvMomentTerms t = conv_moment_terms(geom, w1, w2, in);
+    const int64_t Ig = geom.c_in / groups, Og = geom.c_out / groups, K = geom.kh * geom.kw;
+    const double npos = static_cast<double>(geom.out_h() * geom.out_w());
+    for (int64_t o = 0; o < geom.c_out; ++o) {
+      double m1 = 0, m2 = 0, mm = 0, diag = 0, tapsum = 0, chansum = 0;
+      for (int64_t oh = 0; oh < geom.out_h(); ++oh)
+        for (int64_t ow = 0; ow < geom.out_w(); ++ow) {
+          double p1 = 0, p2 = 0, c1 = 0, c2 = 0;
+          for (int64_t i = 0; i < Ig; ++i) {
+            const int64_t ci = o / Og * Ig + i;
+            double s1 = 0, s2 = 0;
+            for (int64_t r = 0; r < geom.kh; ++r)
+              for (int64_t c = 0; c < geom.kw; ++c) {
+                const int64_t ih = oh * geom.stride_h - geom.pad_t + r * geom.dil_h;
+                const int64_t iw = ow * geom.stride_w - geom.pad_l + c * geom.dil_w;
+                if (ih < 0 || ih >= geom.h || iw < 0 || iw >= geom.w) continue;
+                const size_t e = static_cast<size_t>((o * Ig + i) * K + r * geom.kw + c);
+                s1 += w1[e], s2 += w2[e];
+                diag += in.var[ci] * w1[e] * w2[e] / npos;
+              }
+            p1 += in.mean[ci] * s1, p2 += in.mean[ci] * s2;
+            c1 += std::sqrt(in.var[ci]) * s1, c2 += std::sqrt(in.var[ci]) * s2;
+            tapsum += in.var[ci] * s1 * s2 / npos;
+          }
+          m1 += p1 / npos, m2 += p2 / npos, mm += p1 * p2 / npos, chansum += c1 * c2 / npos;
+        }
+      const auto near = [](double got, double want) { EXPECT_NEAR(got, want, 1e-9 * (1.0 + std::fabs(want))); };
+      near(t.mean1[o], m1);
+      near(t.mean2[o], m2);
+      near(t.between[o], mm - m1 * m2);
+      near(t.diag[o], diag);
+      near(t.tapsum[o], tapsum);
+      near(t.chansum[o], chansum);
+    }
+  }
 }
 
 }  // namespace

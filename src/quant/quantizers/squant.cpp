@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <functional>
 #include <vector>
 
 #include "quant/quantizers/quant_common.h"
@@ -15,6 +16,25 @@ namespace dfmpc {
 namespace {
 
 using namespace quant_detail;
+
+// Moves the n largest of the (distinct) keys to the front, in any order. n is usually a few
+// out of hundreds: one pass with a min-heap of the best n so far, whose rare updates beat
+// nth_element's unpredictable partition branches.
+void select_largest(std::vector<uint64_t>& keys, size_t n) {
+  if (n == 0) return;
+  if (n * 16 >= keys.size()) {
+    std::nth_element(keys.begin(), keys.begin() + static_cast<std::ptrdiff_t>(n - 1), keys.end(), std::greater<>());
+    return;
+  }
+  const auto heap_end = keys.begin() + static_cast<std::ptrdiff_t>(n);
+  std::make_heap(keys.begin(), heap_end, std::greater<>());  // keys[0]: the smallest of the best n
+  for (size_t i = n; i < keys.size(); ++i)
+    if (keys[i] > keys[0]) {
+      std::pop_heap(keys.begin(), heap_end, std::greater<>());
+      std::swap(keys[n - 1], keys[i]);
+      std::push_heap(keys.begin(), heap_end, std::greater<>());
+    }
+}
 
 struct Candidate {
   int32_t index;   // within the channel
@@ -97,22 +117,33 @@ struct Channel {
     if (next >= 0) cands.push_back({next, static_cast<int8_t>(dir), std::fabs(e[next])});
   }
 
-  // C stage: flip round(|E_C|) best candidates (capped at their number) against E_C.
-  void flip_channel() {
+  // C stage: flip round(|E_C|) best candidates (capped at their number) against E_C. The
+  // selection runs on integer keys (priority above the inverted index, as in fill_keys);
+  // the appends are branch-free (candidate directions are random, a branch mispredicts).
+  // Without a K stage every element that can flip against E_C is a candidate.
+  void flip_channel(bool kernel_stage) {
     const double ec = sum(e);
     if (ec == 0.0) return;
     const int dir = ec < 0.0 ? 1 : -1;
-    const auto last = std::partition(cands.begin(), cands.end(),
-                                     [dir](const Candidate& c) { return c.dir == dir; });
-    const auto count = static_cast<size_t>(last - cands.begin());
-    const size_t n = std::min(static_cast<size_t>(std::llround(std::fabs(ec))), count);
+    size_t count = 0;
+    if (kernel_stage) {
+      keys.resize(cands.size());
+      for (const Candidate& c : cands) {
+        keys[count] = uint64_t{std::bit_cast<uint32_t>(c.priority)} << 32 | static_cast<uint32_t>(~c.index);
+        count += c.dir == dir;
+      }
+    } else {
+      keys.resize(e.size());
+      for (int32_t j = 0; j < static_cast<int32_t>(e.size()); ++j) {
+        keys[count] = uint64_t{std::bit_cast<uint32_t>(std::fabs(e[j]))} << 32 | static_cast<uint32_t>(~j);
+        count += can_flip(j, dir);
+      }
+    }
+    keys.resize(count);
+    const size_t n = std::min(static_cast<size_t>(std::llround(std::fabs(ec))), keys.size());
     if (n == 0) return;
-    std::nth_element(cands.begin(), cands.begin() + (n - 1), last,
-                     [](const Candidate& a, const Candidate& b) {
-                       return a.priority != b.priority ? a.priority > b.priority
-                                                       : a.index < b.index;
-                     });
-    for (size_t i = 0; i < n; ++i) flip(cands[i].index, dir);
+    select_largest(keys, n);
+    for (size_t i = 0; i < n; ++i) flip(static_cast<int32_t>(~static_cast<uint32_t>(keys[i])), dir);
   }
 
   void run(int64_t kernel_size, bool kernel_stage, bool channel_stage) {
@@ -126,7 +157,8 @@ struct Channel {
       e[j] = r - u[j];
     }
     cands.clear();
-    if (kernel_stage && kernel_size > 1) {
+    const bool kernels = kernel_stage && kernel_size > 1;
+    if (kernels) {
       const auto k = static_cast<int32_t>(kernel_size);
       kernel_sums.resize(static_cast<size_t>(size / k));
       for (int32_t i = 0; i < size / k; ++i) {  // all sums first: no branches between them
@@ -135,14 +167,8 @@ struct Channel {
         kernel_sums[i] = s;
       }
       for (int32_t i = 0; i < size / k; ++i) flip_kernel(i * k, (i + 1) * k, kernel_sums[i]);
-    } else {  // every element is its own candidate, against its error
-      for (int32_t j = 0; j < size; ++j) {
-        const int dir = e[j] < 0.0f ? 1 : -1;
-        if (e[j] != 0.0f && can_flip(j, dir))
-          cands.push_back({j, static_cast<int8_t>(dir), std::fabs(e[j])});
-      }
     }
-    if (channel_stage) flip_channel();
+    if (channel_stage) flip_channel(kernels);
   }
 };
 

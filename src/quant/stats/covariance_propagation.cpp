@@ -146,7 +146,7 @@ SpatialCov conv_cov(const ConvGeom& g, const std::vector<float>& w, const std::v
     }
   // Means: border-aware, as moment_propagation.
   ChannelMoments cm{in.mean, std::vector<double>(Ci, 0.0)};
-  const ConvMomentTerms t = conv_moment_terms(g, w, w, cm, opt.border_correction);
+  const ConvMomentTerms t = conv_moment_terms(g, w, w, cm, opt.border_correction, false);
   for (int64_t o = 0; o < O; ++o) out.mean[o] = t.mean1[o] + (bias.empty() ? 0.0 : bias[o]);
   return out;
 }

@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <numbers>
+#include <vector>
 
 namespace dfmpc {
 namespace {
@@ -91,6 +92,86 @@ double ClippedMean::operator()(double m) const {
   const double Qb = hi_fixed ? k_cdf_low : normal_cdf(-bc), pb = hi_fixed ? k_pdf_limit : normal_pdf(bc);
   const double mean = m + s_ * clipped_standard_mean(ac, Pa, pa, bc, Qb, pb);
   return std::clamp(mean, lo_, hi_);
+}
+
+namespace {
+
+// n-point Gauss-Legendre nodes and weights on [-1, 1] (Newton on P_n from Chebyshev guesses).
+struct GaussLegendre {
+  static constexpr int n = 8;
+  double x[n], w[n];
+  GaussLegendre() {
+    for (int i = 0; i < n; ++i) {
+      double z = std::cos(std::numbers::pi * (i + 0.75) / (n + 0.5)), dp = 1;
+      for (int it = 0; it < 100; ++it) {
+        double p0 = 1, p1 = z;  // P_0, P_1, then the recurrence up to P_n
+        for (int k = 2; k <= n; ++k) {
+          const double p2 = ((2 * k - 1) * z * p1 - (k - 1) * p0) / k;
+          p0 = p1, p1 = p2;
+        }
+        dp = n * (z * p1 - p0) / (z * z - 1);
+        const double dz = p1 / dp;
+        z -= dz;
+        if (std::fabs(dz) < 1e-16) break;
+      }
+      x[i] = z, w[i] = 2 / ((1 - z * z) * dp * dp);
+    }
+  }
+};
+
+// Panel edges in standard units of u within [-zmax, zmax]: the kinks zl, zh of clip(u) and,
+// for each kink zg of clip(u^) (u^ = lo or hi at the conditional mean), zg and zg +- 1, 4, 12
+// widths of its smoothing (the conditional sd in units of u); panels longer than 2 are split
+// (8 Gauss-Legendre nodes are exact to ~1e-12 on the Gaussian over 2 sd).
+std::vector<double> panel_edges(double zl, double zh, const double* zg, int n_zg, double width, double zmax) {
+  std::vector<double> e{-zmax, zmax};
+  for (double z : {zl, zh}) e.push_back(z);
+  for (int k = 0; k < n_zg; ++k)
+    for (double d : {0.0, 1.0, -1.0, 4.0, -4.0, 12.0, -12.0}) e.push_back(zg[k] + d * width);
+  for (double& z : e) z = std::isfinite(z) ? std::clamp(z, -zmax, zmax) : (z > 0 ? zmax : -zmax);
+  std::sort(e.begin(), e.end());
+  e.erase(std::unique(e.begin(), e.end()), e.end());
+  constexpr double max_len = 2.0;
+  std::vector<double> split{e[0]};
+  for (size_t k = 1; k < e.size(); ++k) {
+    const int parts = static_cast<int>(std::ceil((e[k] - e[k - 1]) / max_len));
+    for (int j = 1; j < parts; ++j) split.push_back(e[k - 1] + (e[k] - e[k - 1]) * j / parts);
+    split.push_back(e[k]);
+  }
+  return split;
+}
+
+}  // namespace
+
+double clipped_covariance(double m, double v, double mq, double vq, double c, double lo, double hi, double ef,
+                          double efq) {
+  if (!(v > 0) || !(vq > 0)) return 0.0;
+  static const GaussLegendre gl;
+  constexpr double zmax = 8.0;
+  if (lo > hi) std::swap(lo, hi);
+  // u = m + s z; u^ | u ~ N(mq + b (u - m), rs^2).
+  const double s = std::sqrt(v), b = c / v, rs = std::sqrt(std::max(0.0, vq - c * c / v));
+  const ClippedMean cond_mean(rs, lo, hi);
+  double zg[2];
+  int n_zg = 0;
+  const double bs = b * s;
+  if (bs != 0.0)
+    for (double bound : {lo, hi})
+      if (std::isfinite(bound)) zg[n_zg++] = (bound - mq) / bs;
+  const double width = bs != 0.0 ? rs / std::fabs(bs) : 0.0;
+  const std::vector<double> edges = panel_edges((lo - m) / s, (hi - m) / s, zg, n_zg, width, zmax);
+  double acc = 0;
+  for (size_t p = 0; p + 1 < edges.size(); ++p) {
+    const double mid = 0.5 * (edges[p] + edges[p + 1]), half = 0.5 * (edges[p + 1] - edges[p]);
+    if (std::clamp(m + s * mid, lo, hi) == 0.0 && (lo == 0.0 || hi == 0.0)) continue;  // ReLU's clipped half
+    for (int i = 0; i < GaussLegendre::n; ++i) {
+      const double z = mid + half * gl.x[i];
+      const double fu = std::clamp(m + s * z, lo, hi);
+      acc += half * gl.w[i] * normal_pdf(z) * fu * cond_mean(mq + bs * z);
+    }
+  }
+  static const double mass = 1.0 - 2.0 * normal_cdf(-zmax);  // of the truncated range
+  return acc / mass - ef * efq;
 }
 
 GaussMoments max_of_normals_moments(double m, double s, int n, double rho) {

@@ -39,6 +39,14 @@ class ClippedMean {
   bool lo_inf_ = false, hi_inf_ = false;
 };
 
+// Cov(clip(u), clip(u^)) for jointly Gaussian (u, u^) (means m, mq, variances v, vq,
+// covariance c), clip to [lo, hi] as in clip_moments(); ef, efq: E[clip(u)], E[clip(u^)].
+// Conditions on u (the clipped mean of u^ | u is closed-form) and integrates over u in
+// [m - 8 sd, m + 8 sd] by composite Gauss-Legendre, with panel edges at the kinks of clip(u)
+// and around the (smoothed) kinks of E[clip(u^) | u]: relative error ~1e-9.
+double clipped_covariance(double m, double v, double mq, double vq, double c, double lo, double hi, double ef,
+                          double efq);
+
 // Moments of max(x_1..x_n) for n equicorrelated N(m, s^2) (pairwise correlation rho in
 // [0, 1]): m + s sqrt(1-rho) E[M_n], s^2 (rho + (1-rho) Var[M_n]), where M_n is the max of
 // n iid standard normals (computed once per n by quadrature, exact to ~1e-10).

@@ -7,10 +7,11 @@
 
 namespace dfmpc {
 
-// What infer_shapes() (runtime/shape_inference.h) returns, without computing convolutions:
-// a Conv's output shape follows from its geometry, and its values (of an all-zero input)
-// never matter for shapes downstream. The other ops run on their reference kernels as in
-// infer_shapes, so shape arithmetic and every op's validation are the same.
+// What infer_shapes() (runtime/shape_inference.h) returns, without computing the bulk of the
+// model: the output shapes of Conv, BatchNormalization, Relu, Clip, Add / Sub / Mul / Div,
+// pooling, Identity and Dropout follow from their input shapes, and activation values (of an
+// all-zero input) never matter for shapes downstream. The other ops run on their reference
+// kernels as in infer_shapes (on zero tensors), so shape arithmetic is the same.
 std::map<std::string, Shape> graph_shapes(const Graph& g, int64_t batch);
 
 }  // namespace dfmpc

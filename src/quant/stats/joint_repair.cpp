@@ -66,41 +66,6 @@ int64_t inner_of(const Shape& s) {
 }
 int64_t channels_of(const Shape& s) { return s.size() >= 2 ? s[1] : 1; }
 
-// Trapezoid rule on [-8, 8] in standard units: nodes z, weights phi(z) (halved at the
-// ends) and their sum; the same for every call.
-struct Quadrature {
-  static constexpr int n = 1000;
-  std::vector<double> z, w;
-  double wsum = 0;
-  Quadrature() {
-    constexpr double zmax = 8.0, h = 2 * zmax / n;
-    for (int i = 0; i <= n; ++i) {
-      z.push_back(-zmax + i * h);
-      w.push_back((i == 0 || i == n ? 0.5 : 1.0) * normal_pdf(z.back()));
-      wsum += w.back();
-    }
-  }
-};
-
-// Cov(f(u), f(u^)) for jointly Gaussian (u, u^) with f = clip to [lo, hi]: conditions on u
-// (u^ | u is Gaussian, its clipped mean is closed-form) and integrates over u numerically.
-double clipped_cov(double m, double v, double mq, double vq, double c, double lo, double hi, double ef,
-                   double efq) {
-  if (!(v > 0) || !(vq > 0)) return 0.0;
-  static const Quadrature quad;
-  const double s = std::sqrt(v), b = c / v, rs = std::sqrt(std::max(0.0, vq - c * c / v));
-  const ClippedMean cond_mean(rs, lo, hi);
-  double acc = 0;
-  for (int i = 0; i <= Quadrature::n; ++i) {
-    const double u = m + s * quad.z[i];
-    const double fu = std::clamp(u, lo, hi);
-    if (fu == 0.0) continue;  // adds exactly nothing (ReLU's clipped half)
-    const double cond = cond_mean(mq + b * (u - m));
-    acc += quad.w[i] * fu * cond;
-  }
-  return acc / quad.wsum - ef * efq;
-}
-
 std::vector<int64_t> const_ints(const Graph& g, const Node& n, size_t k) {
   if (n.inputs.size() <= k || n.inputs[k].empty()) return {};
   if (!g.is_const(n.inputs[k])) throw ModelError(n.where() + ": non-constant input is not supported by the joint repair");
@@ -157,6 +122,36 @@ void add_report(Ctx& cx, LayerRepair lr, const std::vector<double>& shift_over_s
   cx.report->layers.push_back(lr);
 }
 
+// joint_conv_terms(), also under a correlated input model: then from conv_moment_terms()
+// of the effective signal weights X = W^ diag(a) (rounded to float).
+JointConvTerms layer_terms(const ConvGeom& geom, std::span<const float> w, std::span<const float> q, const JM& x,
+                           const std::vector<double>& a, const std::vector<double>& noise,
+                           const InputCorrelation& corr, bool border) {
+  const ChannelMoments sig{x.m, x.v}, nz{x.mq, noise};
+  if (!corr.any()) return joint_conv_terms(geom, w, q, sig, a, nz, border);
+  const int64_t O = geom.c_out, Ig = geom.c_in / geom.groups, K = geom.kh * geom.kw;
+  std::vector<float> xw(q.size());
+  for (int64_t o = 0; o < O; ++o) {
+    const int64_t g = o / (O / geom.groups);
+    for (int64_t i = 0; i < Ig; ++i)
+      for (int64_t k = 0; k < K; ++k) {
+        const size_t e = static_cast<size_t>((o * Ig + i) * K + k);
+        xw[e] = static_cast<float>(q[e] * a[g * Ig + i]);
+      }
+  }
+  const ConvMomentTerms tww = conv_moment_terms(geom, w, w, sig, border);
+  const ConvMomentTerms txw = conv_moment_terms(geom, xw, w, sig, border);
+  const ConvMomentTerms txx = conv_moment_terms(geom, xw, xw, sig, border);
+  const ConvMomentTerms tn = conv_moment_terms(geom, q, q, nz, border);
+  JointConvTerms t{tww.mean1, {}, {}, {}, tn.mean1, tn.diag};
+  for (int64_t o = 0; o < O; ++o) {
+    t.var_w.push_back(tww.covariance(o, corr));
+    t.cov_xw.push_back(txw.covariance(o, corr));
+    t.var_x.push_back(txx.covariance(o, corr));
+  }
+  return t;
+}
+
 // Conv / Gemm node k of q.
 JM weight_layer(Ctx& cx, int k, const JM& x) {
   const Node qn = cx.q.nodes[k];
@@ -165,7 +160,7 @@ JM weight_layer(Ctx& cx, int k, const JM& x) {
   LayerView vq = view_of(cx.q, qn, cx.shapes);
   vq.geom = vw.geom;
   const ConvGeom& geom = vw.geom;
-  const int64_t O = geom.c_out, Ig = geom.c_in / geom.groups, K = geom.kh * geom.kw;
+  const int64_t O = geom.c_out;
   const bool border = cx.opt.moments.border_correction;
   auto bias_of = [&](const Graph& g, const Node& n) {
     std::vector<double> b(O, 0.0);
@@ -179,11 +174,16 @@ JM weight_layer(Ctx& cx, int k, const JM& x) {
   const std::vector<double> bf = bias_of(cx.fp, fn), bq = bias_of(cx.q, qn);
   const bool same_w = treat_as_unquantized(vw.w, vq.w, cx.opt.min_rel_error) && bf == bq;
 
-  const ChannelMoments sig{x.m, x.v};
-  const ConvMomentTerms tww = conv_moment_terms(geom, vw.w, vw.w, sig, border);
+  // x^ = a x + n per input channel.
+  std::vector<double> a(geom.c_in), noise(geom.c_in);
+  for (int64_t i = 0; i < geom.c_in; ++i) {
+    a[i] = x.v[i] > 0 ? x.c[i] / x.v[i] : 0.0;
+    noise[i] = std::max(0.0, x.vq[i] - a[i] * x.c[i]);
+  }
+  const InputCorrelation corr = cx.opt.moments.correlation;
+  const JointConvTerms t = layer_terms(geom, vw.w, vq.w, x, a, noise, corr, border);
   // FP variance: the following BN's running variance when there is one (the truth),
   // otherwise the model (configured correlation; diagonal by default).
-  const InputCorrelation corr = cx.opt.moments.correlation;
   const int bn = following_bn(cx.fp, fn.outputs[0]);
   std::vector<double> v(O), m(O);
   LayerRepair lr;
@@ -193,41 +193,23 @@ JM weight_layer(Ctx& cx, int k, const JM& x) {
     const double eps = b.attr_f("epsilon", 1e-5f);
     for (int64_t o = 0; o < O; ++o) v[o] = double(rv[o]) + eps;
   } else {
-    for (int64_t o = 0; o < O; ++o) v[o] = std::max(0.0, tww.covariance(o, corr));
+    for (int64_t o = 0; o < O; ++o) v[o] = std::max(0.0, t.var_w[o]);
   }
-  for (int64_t o = 0; o < O; ++o) m[o] = tww.mean1[o] + bf[o];
+  for (int64_t o = 0; o < O; ++o) m[o] = t.mean_w[o] + bf[o];
   if (x.exact && same_w) return exact_moments(m, v);
 
-  // x^ = a x + n per input channel.
-  std::vector<double> a(geom.c_in), noise(geom.c_in);
-  for (int64_t i = 0; i < geom.c_in; ++i) {
-    a[i] = x.v[i] > 0 ? x.c[i] / x.v[i] : 0.0;
-    noise[i] = std::max(0.0, x.vq[i] - a[i] * x.c[i]);
-  }
-  std::vector<float> xw(vq.w.size());
-  for (int64_t o = 0; o < O; ++o) {
-    const int64_t g = o / (O / geom.groups);
-    for (int64_t i = 0; i < Ig; ++i)
-      for (int64_t t = 0; t < K; ++t) {
-        const size_t e = static_cast<size_t>((o * Ig + i) * K + t);
-        xw[e] = static_cast<float>(vq.w[e] * a[g * Ig + i]);
-      }
-  }
-  const ConvMomentTerms txw = conv_moment_terms(geom, xw, vw.w, sig, border);
-  const ConvMomentTerms txx = conv_moment_terms(geom, xw, xw, sig, border);
-  const ConvMomentTerms tn = conv_moment_terms(geom, vq.w, vq.w, ChannelMoments{x.mq, noise}, border);
   // Effective signal weights X = W^ diag(a) = b W + E per output channel, b in the model's
   // metric: the part along W keeps the FP (correlated) structure, so its variance is b^2
   // times the true FP variance v; the residual E and the input noise are noise-like, for
   // which the model (diagonal by default) is unbiased.
   JM r;
   for (int64_t o = 0; o < O; ++o) {
-    const double vw = tww.covariance(o, corr), cxw = txw.covariance(o, corr), vxx = txx.covariance(o, corr);
+    const double vw = t.var_w[o], cxw = t.cov_xw[o], vxx = t.var_x[o];
     const double b = vw > 0 ? cxw / vw : 0.0;
     const double resid = std::max(0.0, vxx - b * b * vw);
     const double c = b * v[o];
-    const double vqo = std::max(0.0, b * b * v[o] + resid + tn.diag[o]);
-    push(r, m[o], v[o], tn.mean1[o] + bq[o], vqo, c);
+    const double vqo = std::max(0.0, b * b * v[o] + resid + t.var_n[o]);
+    push(r, m[o], v[o], t.mean_q[o] + bq[o], vqo, c);
   }
   r.exact = false;
 
@@ -341,7 +323,7 @@ JM activation(const Node& n, const Graph& g, const JM& x) {
       continue;
     }
     const GaussMoments fq = clip_moments(x.mq[c], std::sqrt(std::max(0.0, x.vq[c])), lo, hi);
-    double cc = clipped_cov(x.m[c], x.v[c], x.mq[c], x.vq[c], x.c[c], lo, hi, f.mean, fq.mean);
+    double cc = clipped_covariance(x.m[c], x.v[c], x.mq[c], x.vq[c], x.c[c], lo, hi, f.mean, fq.mean);
     const double lim = std::sqrt(f.var * fq.var);
     cc = std::clamp(cc, -lim, lim);
     push(r, f.mean, f.var, fq.mean, fq.var, cc);

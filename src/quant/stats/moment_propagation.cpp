@@ -1,6 +1,7 @@
 #include "quant/stats/moment_propagation.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include "quant/stats/gaussian_moments.h"
 #include "runtime/ops/conv_geom.h"
 #include "quant/stats/graph_shapes.h"
+#include "runtime/kernels/thread_pool.h"
 
 namespace dfmpc {
 namespace {
@@ -160,129 +162,214 @@ std::vector<TapClass> conv_tap_classes(const ConvGeom& geom, bool border_correct
   return classes;
 }
 
-// The weights of group g as [i][tap][o] in double: the loops below run over the output
-// channels innermost (vectorised), each channel's arithmetic being that of a loop over taps.
-std::vector<double> group_weights_itO(std::span<const float> w, int64_t g, int64_t Og, int64_t Ig, int64_t K) {
-  const int64_t n = Ig * K;
-  std::vector<double> t(static_cast<size_t>(n * Og));
-  constexpr int64_t block = 16;  // elements per output channel per pass: writes stay in cache
-  for (int64_t e0 = 0; e0 < n; e0 += block)
-    for (int64_t o = 0; o < Og; ++o) {
-      const float* src = w.data() + (g * Og + o) * n;
-      for (int64_t e = e0; e < std::min(n, e0 + block); ++e) t[e * Og + o] = src[e];
-    }
-  return t;
+// Share of the output positions at which each tap lies inside the input.
+std::vector<double> tap_validity(const std::vector<TapClass>& classes, int64_t K) {
+  std::vector<double> pi(static_cast<size_t>(K), 0.0);
+  for (const auto& c : classes)
+    for (const int64_t t : c.taps) pi[t] += c.p;
+  return pi;
 }
 
-// Per border class and output channel of a group, the sums over input channels i of
-//   m1 = s1 E[x_i], m2 = s2 E[x_i], dg = q v_i, ts = s1 s2 v_i, c1 = s1 sqrt(v_i), c2 = s2 sqrt(v_i),
-// with s1, s2, q = sum over the class's taps of w1, w2, w1 w2 ([class][o] layout).
-struct ClassSums {
-  std::vector<double> m1, m2, dg, ts, c1, c2;
-  ClassSums(size_t classes, size_t Og)
-      : m1(classes * Og), m2(classes * Og), dg(classes * Og), ts(classes * Og), c1(classes * Og), c2(classes * Og) {}
+// The terms are computed one output row (the contiguous [i][t] weights of one output channel)
+// at a time; each sum over a row runs in independent lanes so that it vectorises.
+constexpr int64_t k_lanes = 8;
+
+// sum_e c[e] a[e] b[e] over the n elements of a row.
+double weighted_dot(const double* c, const float* a, const float* b, int64_t n) {
+  double acc[k_lanes] = {};
+  int64_t e = 0;
+  for (; e + k_lanes <= n; e += k_lanes)
+    for (int64_t l = 0; l < k_lanes; ++l) acc[l] += c[e + l] * (double(a[e + l]) * b[e + l]);
+  double s = 0;
+  for (; e < n; ++e) s += c[e] * (double(a[e]) * b[e]);
+  for (const double x : acc) s += x;
+  return s;
+}
+
+// Per tap t < K of a row w ([i][t]): out[t] = sum_i c[i] w[i K + t].
+void tap_sums(const double* c, const float* w, int64_t Ig, int64_t K, double* out) {
+  std::fill(out, out + K, 0.0);
+  if (K == 1) {
+    double acc[k_lanes] = {};
+    int64_t i = 0;
+    for (; i + k_lanes <= Ig; i += k_lanes)
+      for (int64_t l = 0; l < k_lanes; ++l) acc[l] += c[i + l] * w[i + l];
+    for (; i < Ig; ++i) out[0] += c[i] * w[i];
+    for (const double x : acc) out[0] += x;
+    return;
+  }
+  for (int64_t i = 0; i < Ig; ++i)
+    for (int64_t t = 0; t < K; ++t) out[t] += c[i] * w[i * K + t];
+}
+
+// Over the border classes k (share p_k) of per-tap values m1, m2 summed over each class's
+// taps (m_k = sum_{t in k} m[t]): sum p_k m1_k, sum p_k m2_k and sum p_k m1_k m2_k.
+struct ClassMoments {
+  double mean1 = 0, mean2 = 0, cross = 0;
 };
-
-// s1 += x, q += x y (the w2 sums are those of w1).
-void add_tap(double* __restrict s1, double* __restrict q, const double* x, const double* y, int64_t n) {
-  for (int64_t o = 0; o < n; ++o) s1[o] += x[o], q[o] += x[o] * y[o];
-}
-// s1 += x, s2 += y, q += x y.
-void add_tap(double* __restrict s1, double* __restrict s2, double* __restrict q, const double* x,
-             const double* y, int64_t n) {
-  for (int64_t o = 0; o < n; ++o) s1[o] += x[o], s2[o] += y[o], q[o] += x[o] * y[o];
-}
-
-void add_class_terms(ClassSums& cs, size_t base, const double* __restrict s1, const double* __restrict s2,
-                     const double* __restrict q,
-                     double ex, double v, double sd, int64_t n) {
-  double* __restrict m1 = cs.m1.data() + base;
-  double* __restrict m2 = cs.m2.data() + base;
-  double* __restrict dg = cs.dg.data() + base;
-  double* __restrict ts = cs.ts.data() + base;
-  double* __restrict c1 = cs.c1.data() + base;
-  double* __restrict c2 = cs.c2.data() + base;
-  for (int64_t o = 0; o < n; ++o) {
-    m1[o] += s1[o] * ex;
-    m2[o] += s2[o] * ex;
-    dg[o] += q[o] * v;
-    ts[o] += s1[o] * s2[o] * v;
-    c1[o] += s1[o] * sd;
-    c2[o] += s2[o] * sd;
+ClassMoments over_classes(const std::vector<TapClass>& classes, const double* m1, const double* m2) {
+  ClassMoments r;
+  for (const TapClass& k : classes) {
+    double a = 0, b = 0;
+    for (const int64_t t : k.taps) a += m1[t], b += m2[t];
+    r.mean1 += k.p * a, r.mean2 += k.p * b, r.cross += k.p * a * b;
   }
+  return r;
 }
 
-ClassSums class_sums(const std::vector<TapClass>& classes, const std::vector<double>& a, const std::vector<double>* b,
-                     const ChannelMoments& in, const std::vector<double>& vx, const std::vector<double>& sv,
-                     int64_t g, int64_t Og, int64_t Ig, int64_t K) {
-  ClassSums cs(classes.size(), static_cast<size_t>(Og));
-  std::vector<double> s1(Og), s2(Og), q(Og);
+// sum_i v_i sum_k p_k (sum_{t in k} a[i, t]) (sum_{t in k} b[i, t]) for a row.
+double class_tap_products(const std::vector<TapClass>& classes, const double* v, const float* a, const float* b,
+                          int64_t Ig, int64_t K) {
+  double s = 0;
   for (int64_t i = 0; i < Ig; ++i) {
-    const int64_t ci = g * Ig + i;
-    const double ex = in.mean[ci], v = vx[ci], sd = sv[ci];
-    for (size_t k = 0; k < classes.size(); ++k) {
-      std::fill(s1.begin(), s1.end(), 0.0);
-      std::fill(s2.begin(), s2.end(), 0.0);
-      std::fill(q.begin(), q.end(), 0.0);
-      for (const int64_t tap : classes[k].taps) {
-        const double* x = a.data() + (i * K + tap) * Og;
-        if (!b) add_tap(s1.data(), q.data(), x, x, Og);
-        else add_tap(s1.data(), s2.data(), q.data(), x, b->data() + (i * K + tap) * Og, Og);
-      }
-      const double* t2 = b ? s2.data() : s1.data();  // a variance: the w2 sums are the w1 sums
-      const size_t base = k * static_cast<size_t>(Og);
-      add_class_terms(cs, base, s1.data(), t2, q.data(), ex, v, sd, Og);
+    double acc = 0;
+    for (const TapClass& k : classes) {
+      double sa = 0, sb = 0;
+      for (const int64_t t : k.taps) sa += a[i * K + t], sb += b[i * K + t];
+      acc += k.p * sa * sb;
     }
+    s += v[i] * acc;
   }
-  return cs;
+  return s;
+}
+
+// Runs fn(g, o0, nb) over blocks of nb output channels [o0, o0 + nb) of each group on the
+// thread pool, each block worth a few hundred microseconds (small layers: one block).
+template <class F>
+void for_row_blocks(const ConvGeom& geom, F&& fn) {
+  const int64_t G = geom.groups, Og = geom.c_out / G, n = geom.c_in / G * geom.kh * geom.kw;
+  const int64_t block = std::max<int64_t>(32, (int64_t{1} << 18) / std::max<int64_t>(1, n));
+  const int64_t per_group = (Og + block - 1) / block;
+  pool::parallel_for(G * per_group, [&](int64_t item, int) {
+    const int64_t g = item / per_group, o0 = g * Og + (item % per_group) * block;
+    fn(g, o0, std::min(block, (g + 1) * Og - o0));
+  });
+}
+
+// Per input channel of group g: E[x], sqrt(v), v, and pi_t v_i in the row layout.
+struct GroupMoments {
+  std::vector<double> ex, sd, v, pv;
+};
+GroupMoments group_moments(const ChannelMoments& in, const std::vector<double>& pi, int64_t g, int64_t Ig) {
+  GroupMoments m;
+  for (int64_t i = 0; i < Ig; ++i) {
+    const double v = std::max(0.0, in.var[g * Ig + i]);
+    m.ex.push_back(in.mean[g * Ig + i]), m.sd.push_back(std::sqrt(v)), m.v.push_back(v);
+    for (const double p : pi) m.pv.push_back(p * v);
+  }
+  return m;
 }
 
 }  // namespace
 
 ConvMomentTerms conv_moment_terms(const ConvGeom& geom, std::span<const float> w1,
                                   std::span<const float> w2, const ChannelMoments& in,
-                                  bool border_correction) {
-  const int64_t O = geom.c_out, G = geom.groups, Ig = geom.c_in / G, Og = O / G;
-  const int64_t K = geom.kh * geom.kw;
-  if (static_cast<int64_t>(w1.size()) != O * Ig * K || w2.size() != w1.size())
+                                  bool border_correction, bool correlation_terms) {
+  const int64_t O = geom.c_out, G = geom.groups, Ig = geom.c_in / G, K = geom.kh * geom.kw, n = Ig * K;
+  if (static_cast<int64_t>(w1.size()) != O * n || w2.size() != w1.size())
     throw ModelError("conv_moment_terms: weight size does not match the geometry");
   if (in.channels() != geom.c_in) throw ModelError("conv_moment_terms: input moments have the wrong channel count");
   const std::vector<TapClass> classes = conv_tap_classes(geom, border_correction);
-  std::vector<double> vx(geom.c_in), sv(geom.c_in);
-  for (int64_t ci = 0; ci < geom.c_in; ++ci) {
-    vx[ci] = std::max(0.0, in.var[ci]);
-    sv[ci] = std::sqrt(vx[ci]);
-  }
-  const bool same = w1.data() == w2.data();
+  const std::vector<double> pi = tap_validity(classes, K);
+  std::vector<GroupMoments> gm;
+  for (int64_t g = 0; g < G; ++g) gm.push_back(group_moments(in, pi, g, Ig));
   ConvMomentTerms t;
-  for (auto* v : {&t.mean1, &t.mean2, &t.diag, &t.tapsum, &t.chansum, &t.between}) v->assign(O, 0.0);
-  for (int64_t g = 0; g < G; ++g) {
-    const std::vector<double> a = group_weights_itO(w1, g, Og, Ig, K);
-    const std::vector<double> b = same ? std::vector<double>{} : group_weights_itO(w2, g, Og, Ig, K);
-    const ClassSums cs = class_sums(classes, a, same ? nullptr : &b, in, vx, sv, g, Og, Ig, K);
-    for (int64_t oo = 0; oo < Og; ++oo) {
-      const int64_t o = g * Og + oo;
-      double mm = 0;  // sum p mean1_c mean2_c
-      for (size_t k = 0; k < classes.size(); ++k) {
-        const double p = classes[k].p;
-        const size_t e = k * static_cast<size_t>(Og) + oo;
-        t.mean1[o] += p * cs.m1[e];
-        t.mean2[o] += p * cs.m2[e];
-        t.diag[o] += p * cs.dg[e];
-        t.tapsum[o] += p * cs.ts[e];
-        t.chansum[o] += p * cs.c1[e] * cs.c2[e];
-        mm += p * cs.m1[e] * cs.m2[e];
-      }
-      t.between[o] = mm - t.mean1[o] * t.mean2[o];
+  for (auto* v : {&t.mean1, &t.mean2, &t.diag, &t.between}) v->assign(O, 0.0);
+  for (auto* v : {&t.tapsum, &t.chansum}) v->assign(O, correlation_terms ? 0.0 : std::numeric_limits<double>::quiet_NaN());
+  for_row_blocks(geom, [&](int64_t g, int64_t o0, int64_t nb) {
+    const GroupMoments& m = gm[g];
+    std::vector<double> taps(static_cast<size_t>(4 * K));
+    double *m1 = taps.data(), *m2 = m1 + K, *c1 = m2 + K, *c2 = c1 + K;  // per-tap E[x] and sqrt(v) forms
+    for (int64_t o = o0; o < o0 + nb; ++o) {
+      const float* a = w1.data() + o * n;
+      const float* b = w2.data() + o * n;
+      tap_sums(m.ex.data(), a, Ig, K, m1);
+      if (b != a) tap_sums(m.ex.data(), b, Ig, K, m2);
+      const ClassMoments mean = over_classes(classes, m1, b != a ? m2 : m1);
+      t.mean1[o] = mean.mean1;
+      t.mean2[o] = mean.mean2;
+      t.between[o] = mean.cross - mean.mean1 * mean.mean2;
+      t.diag[o] = weighted_dot(m.pv.data(), a, b, n);
+      if (!correlation_terms) continue;
+      tap_sums(m.sd.data(), a, Ig, K, c1), tap_sums(m.sd.data(), b, Ig, K, c2);
+      t.tapsum[o] = class_tap_products(classes, m.v.data(), a, b, Ig, K);
+      t.chansum[o] = over_classes(classes, c1, c2).cross;
     }
-  }
+  });
   return t;
+}
+
+namespace {
+
+// Coefficients of joint_conv_terms() for the rows of group g: the diagonal quadratic forms
+// sum_e c[e] w1[e] w2[e] with c = pi_t v_i (ww: W W), pi_t a_i v_i (xw: X W),
+// pi_t a_i^2 v_i (xx: X X), pi_t noise_i (nn: q q), in the row layout [i K + t]; the linear
+// forms' coefficients E[x_i], a_i E[x_i] and E[x^_i] per input channel.
+struct JointCoefs {
+  std::vector<double> ww, xw, xx, nn;
+  std::vector<double> ex, aex, mq;
+};
+
+JointCoefs joint_coefs(const ChannelMoments& x, std::span<const double> a, const ChannelMoments& noise,
+                       const std::vector<double>& pi, int64_t g, int64_t Ig) {
+  JointCoefs c;
+  for (int64_t i = 0; i < Ig; ++i) {
+    const int64_t ci = g * Ig + i;
+    const double v = std::max(0.0, x.var[ci]), ai = a[ci], nv = std::max(0.0, noise.var[ci]);
+    for (const double p : pi) {
+      c.ww.push_back(p * v);
+      c.xw.push_back(p * ai * v);
+      c.xx.push_back(p * ai * ai * v);
+      c.nn.push_back(p * nv);
+    }
+    c.ex.push_back(x.mean[ci]);
+    c.aex.push_back(ai * x.mean[ci]);
+    c.mq.push_back(noise.mean[ci]);
+  }
+  return c;
+}
+
+}  // namespace
+
+JointConvTerms joint_conv_terms(const ConvGeom& geom, std::span<const float> w, std::span<const float> q,
+                                const ChannelMoments& x, std::span<const double> a, const ChannelMoments& noise,
+                                bool border_correction) {
+  const int64_t O = geom.c_out, G = geom.groups, Ig = geom.c_in / G, K = geom.kh * geom.kw, n = Ig * K;
+  if (static_cast<int64_t>(w.size()) != O * n || q.size() != w.size())
+    throw ModelError("joint_conv_terms: weight size does not match the geometry");
+  if (x.channels() != geom.c_in || noise.channels() != geom.c_in || static_cast<int64_t>(a.size()) != geom.c_in)
+    throw ModelError("joint_conv_terms: input moments have the wrong channel count");
+  const std::vector<TapClass> classes = conv_tap_classes(geom, border_correction);
+  const std::vector<double> pi = tap_validity(classes, K);
+  std::vector<JointCoefs> coefs;
+  for (int64_t g = 0; g < G; ++g) coefs.push_back(joint_coefs(x, a, noise, pi, g, Ig));
+  JointConvTerms r;
+  for (auto* v : {&r.mean_w, &r.var_w, &r.cov_xw, &r.var_x, &r.mean_q, &r.var_n}) v->assign(O, 0.0);
+  for_row_blocks(geom, [&](int64_t g, int64_t o0, int64_t nb) {
+    const JointCoefs& c = coefs[g];
+    std::vector<double> taps(static_cast<size_t>(3 * K));
+    double *mw = taps.data(), *mx = mw + K, *mq = mx + K;  // per-tap E[x] forms of W, X, and E[x^] of q
+    for (int64_t o = o0; o < o0 + nb; ++o) {
+      const float* wr = w.data() + o * n;
+      const float* qr = q.data() + o * n;
+      tap_sums(c.ex.data(), wr, Ig, K, mw), tap_sums(c.aex.data(), qr, Ig, K, mx), tap_sums(c.mq.data(), qr, Ig, K, mq);
+      const ClassMoments ww = over_classes(classes, mw, mw), xw = over_classes(classes, mx, mw);
+      const ClassMoments xx = over_classes(classes, mx, mx);
+      r.mean_w[o] = ww.mean1;
+      r.mean_q[o] = over_classes(classes, mq, mq).mean1;
+      r.var_w[o] = weighted_dot(c.ww.data(), wr, wr, n) + (ww.cross - ww.mean1 * ww.mean2);
+      r.cov_xw[o] = weighted_dot(c.xw.data(), qr, wr, n) + (xw.cross - xw.mean1 * xw.mean2);
+      r.var_x[o] = weighted_dot(c.xx.data(), qr, qr, n) + (xx.cross - xx.mean1 * xx.mean2);
+      r.var_n[o] = weighted_dot(c.nn.data(), qr, qr, n);
+    }
+  });
+  return r;
 }
 
 ChannelMoments conv_moments(const ConvGeom& geom, std::span<const float> w,
                             std::span<const float> bias, const ChannelMoments& in,
                             bool border_correction, const InputCorrelation& corr) {
-  const ConvMomentTerms t = conv_moment_terms(geom, w, w, in, border_correction);
+  const ConvMomentTerms t = conv_moment_terms(geom, w, w, in, border_correction, corr.any());
   ChannelMoments r;
   for (int64_t o = 0; o < geom.c_out; ++o) {
     r.mean.push_back(t.mean1[o] + (bias.empty() ? 0.0 : bias[o]));

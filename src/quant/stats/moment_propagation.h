@@ -48,6 +48,7 @@ struct ChannelMoments {
 struct InputCorrelation {
   double tap = 0.0;      // between two taps of the same input channel
   double channel = 0.0;  // between two different input channels (any taps)
+  bool any() const { return tap != 0.0 || channel != 0.0; }
 };
 
 enum class MaxPoolModel { identity, equicorrelated };
@@ -85,16 +86,36 @@ MomentMap propagate_moments(const Graph& g, const std::map<std::string, Shape>& 
 struct ConvMomentTerms {
   std::vector<double> mean1, mean2, diag, tapsum, chansum, between;
   double covariance(size_t o, const InputCorrelation& c) const {
-    return diag[o] + c.tap * (tapsum[o] - diag[o]) + c.channel * (chansum[o] - tapsum[o]) +
-           between[o];
+    double v = diag[o];  // (tapsum, chansum are NaN when not computed; only read when needed)
+    if (c.tap != 0.0) v += c.tap * (tapsum[o] - diag[o]);
+    if (c.channel != 0.0) v += c.channel * (chansum[o] - tapsum[o]);
+    return v + between[o];
   }
 };
 
 // w1, w2: OIHW weights of `geom`; `in`: moments of the conv input (geom.c_in channels).
-// Without border correction every tap counts at every position.
+// Without border correction every tap counts at every position. Without correlation_terms
+// tapsum and chansum (the costly part, needed only under a correlated input model) are NaN.
 ConvMomentTerms conv_moment_terms(const ConvGeom& geom, std::span<const float> w1,
                                   std::span<const float> w2, const ChannelMoments& in,
-                                  bool border_correction = true);
+                                  bool border_correction = true, bool correlation_terms = true);
+
+// The conv terms of the joint repair (joint_repair.h) in one pass over the weights, under
+// the diagonal model (no input correlation). FP weights w, quantized weights q, FP input x,
+// quantized input x^ = a x + n per input channel (noise.mean = E[x^], noise.var = Var[n]);
+// X = q diag(a) are the effective signal weights. Per output channel, with
+// T(w1, w2, in) = conv_moment_terms(geom, w1, w2, in) and cov = covariance(o, {}):
+struct JointConvTerms {
+  std::vector<double> mean_w;  // T(w, w, x).mean1
+  std::vector<double> var_w;   // T(w, w, x).cov
+  std::vector<double> cov_xw;  // T(X, w, x).cov
+  std::vector<double> var_x;   // T(X, X, x).cov
+  std::vector<double> mean_q;  // T(q, q, noise).mean1
+  std::vector<double> var_n;   // T(q, q, noise).diag
+};
+JointConvTerms joint_conv_terms(const ConvGeom& geom, std::span<const float> w, std::span<const float> q,
+                                const ChannelMoments& x, std::span<const double> a, const ChannelMoments& noise,
+                                bool border_correction = true);
 
 // Moments of conv(x, w) + bias (bias may be empty).
 ChannelMoments conv_moments(const ConvGeom& geom, std::span<const float> w,

@@ -153,9 +153,11 @@ RepairReport repair_statistics(const Graph& fp, Graph& q, const RepairOptions& o
     const LayerView vw = view_of(fp, fn, shapes);
     LayerView vq = view_of(q, qn, shapes);
     vq.geom = vw.geom;
-    const ConvMomentTerms tww = conv_moment_terms(vw.geom, vw.w, vw.w, in, opt.moments.border_correction);
-    const ConvMomentTerms tqq = conv_moment_terms(vw.geom, vq.w, vq.w, in, opt.moments.border_correction);
-    const ConvMomentTerms twq = conv_moment_terms(vw.geom, vw.w, vq.w, in, opt.moments.border_correction);
+    const bool corr_terms = plain.variance == VarianceRepair::fitted || opt.moments.correlation.any();
+    const bool border = opt.moments.border_correction;
+    const ConvMomentTerms tww = conv_moment_terms(vw.geom, vw.w, vw.w, in, border, corr_terms);
+    const ConvMomentTerms tqq = conv_moment_terms(vw.geom, vq.w, vq.w, in, border, corr_terms);
+    const ConvMomentTerms twq = conv_moment_terms(vw.geom, vw.w, vq.w, in, border, corr_terms);
     const int64_t O = vw.geom.c_out;
 
     LayerRepair lr;
