@@ -158,7 +158,7 @@ void register_quantize(CLI::App& app) {
                  "(default off: c lowered accuracy in every measurement, docs/decisions.md)")
       ->check(CLI::IsMember({"eq27", "off"}));
   cmd->add_option("--granularity", f->granularity,
-                 "Weight scales per tensor or per output channel; auto = channel for dfmpc, tensor otherwise")
+                 "Weight scales per tensor or per output channel; auto = channel for dfmpc and squant, tensor otherwise")
       ->check(CLI::IsMember({"auto", "tensor", "channel"}))
       ->capture_default_str();
   cmd->add_option("--quantizer", f->quantizer,

@@ -198,7 +198,8 @@ std::string default_quantizer(Method m) {
 }
 
 Granularity default_granularity(Method m) {
-  return m == Method::dfmpc ? Granularity::per_channel : Granularity::per_tensor;
+  // SQuant's kernel / channel constraints are defined per output channel.
+  return m == Method::dfmpc || m == Method::squant ? Granularity::per_channel : Granularity::per_tensor;
 }
 
 std::string default_stats_mode(Method m, bool bn_model) {
