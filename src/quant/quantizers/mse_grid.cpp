@@ -71,8 +71,10 @@ float dorefa_mse_scale(std::span<const float> x, int bits) {
   // The least-squares scale is computed in double; a few float neighbours make quantizing
   // weights already on a grid the identity (the exact scale is then within an ulp or two).
   const float centre = best_s;
-  for (float s = centre, k = 0; k < 3; ++k) consider(s = std::nextafter(s, 0.0f));
-  for (float s = centre, k = 0; k < 3; ++k) consider(s = std::nextafter(s, INFINITY));
+  for (const float towards : {0.0f, INFINITY}) {
+    float s = centre;
+    for (int k = 0; k < 3; ++k) consider(s = std::nextafter(s, towards));
+  }
   return best_s;
 }
 }  // namespace quant_detail
