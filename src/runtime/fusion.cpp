@@ -225,12 +225,16 @@ Proto fused_conv_step(const Graph& g, const Node& n, size_t k, std::vector<bool>
 }
 
 // Blocked-layout versions of the data movement ops that sit between convolutions (the
-// option-A shortcut's Slice and Pad, the final GlobalAveragePool), used when their data input
+// option-A shortcut's Slice and Pad, the ImageNet stem's MaxPool, the final
+// GlobalAveragePool), used when their data input
 // is produced blocked. Returns a Proto without `run` for any other op.
 Proto blocked_op_step(const Node& n) {
   Proto p;
-  if (n.op != "Slice" && n.op != "Pad" && n.op != "GlobalAveragePool") return p;
+  if (n.op != "Slice" && n.op != "Pad" && n.op != "GlobalAveragePool" && n.op != "MaxPool") return p;
   if (n.outputs.size() != 1) return p;
+  // MaxPool: 4-D input (checked when run), no Indices output, storage_order 0; the other
+  // forms stay on the reference op, which reports them.
+  if (n.op == "MaxPool" && n.attr_i("storage_order", 0) != 0) return p;
   p.in = n.inputs;
   p.in_layout.assign(n.inputs.size(), Layout::plain);
   p.in_layout[0] = Layout::blocked;
@@ -247,6 +251,11 @@ Proto blocked_op_step(const Node& n) {
     p.run = [node](int64_t opset, std::span<const Tensor* const> in, std::span<Tensor* const> out) {
       const ops::PadParams pp = ops::pad_params(*node, opset, in);
       blk::pad(*in[0], pp.pads, pp.value, pp.out, *out[0]);
+    };
+  } else if (n.op == "MaxPool") {
+    p.out_layout = Layout::blocked;
+    p.run = [node](int64_t, std::span<const Tensor* const> in, std::span<Tensor* const> out) {
+      blk::max_pool(*in[0], pool_geom(*node, in[0]->shape), *out[0]);
     };
   } else {
     p.out_layout = Layout::plain;

@@ -20,6 +20,7 @@
 #include "runtime/kernels/conv.h"
 #include "runtime/kernels/conv_blocked.h"
 #include "runtime/kernels/thread_pool.h"
+#include "runtime/ops/conv_geom.h"
 #include "runtime/ops/ops.h"
 #include "runtime/ops/shape_params.h"
 #include "test_paths.h"
@@ -102,6 +103,18 @@ std::vector<Case> cases() {
   cs.push_back({"d_s2_16to32", geom(16, 32, 32, 32, 3, 2, 1), Activation::relu, false, true, false});
   cs.push_back({"d_1x1_res", geom(16, 12, 9, 9, 1, 1, 0), Activation::relu, true, true, false});
   cs.push_back({"d_7x7_s2_3ch", geom(3, 10, 17, 15, 7, 2, 3), Activation::clip, false, true, false});
+  // ImageNet ResNet geometries: the 3-channel 7x7 stride-2 stem (oneDNN runs it from a plain
+  // NCHW copy of the blocked input), 1x1 stride-2 projections, wide 3x3 (stride 1 and 2).
+  // The "big" ones have >= 8M multiply-adds per image: with 2 threads, a batch of 1 splits
+  // their output channels over the threads (DnnlBlockedConv::split_worthwhile).
+  cs.push_back({"d_stem_7x7_s2_3to64", geom(3, 64, 30, 28, 7, 2, 3), Activation::relu, false, true, false});
+  cs.push_back({"d_big_stem_7x7_s2_3to64", geom(3, 64, 64, 64, 7, 2, 3), Activation::relu, false, true, false});
+  cs.push_back({"d_1x1_s2_proj", geom(32, 72, 14, 14, 1, 2, 0), Activation::none, false, true, false});
+  cs.push_back({"d_big_1x1_s2_proj", geom(256, 160, 32, 32, 1, 2, 0), Activation::none, false, true, false});
+  cs.push_back({"d_1x1_s1_res_tail", geom(40, 44, 7, 9, 1, 1, 0), Activation::clip, true, true, false});
+  cs.push_back({"d_big_1x1_res_tail", geom(200, 100, 21, 21, 1, 1, 0), Activation::clip, true, true, false});
+  cs.push_back({"d_3x3_s2_wide", geom(64, 128, 13, 13, 3, 2, 1), Activation::relu, false, true, false});
+  cs.push_back({"d_3x3_s1_wide", geom(136, 136, 7, 7, 3, 1, 1), Activation::relu, true, true, false});
   {
     auto g = geom(8, 8, 11, 11, 3, 1, 2);
     g.dil_h = g.dil_w = 2;
@@ -290,6 +303,54 @@ TEST(BlockedLayout, SlicePadAndPoolMatchReferenceOps) {
   }
 }
 
+// MaxPool on the blocked layout against the reference op: the ImageNet stem's 3x3 / stride 2 /
+// pad 1, 2x2 / stride 2, ceil_mode with asymmetric pads, dilation, a window wider than the
+// input; channels 13 (a padded block, which must stay zero) and 16; 1 and 2 threads.
+TEST(BlockedLayout, MaxPoolMatchesReferenceOp) {
+  std::mt19937 rng(31);
+  struct P {
+    std::vector<int64_t> k, s, pads, dil;
+    int64_t ceil;
+  };
+  const std::vector<P> ps = {
+      {{3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 0}, {{2, 2}, {2, 2}, {0, 0, 0, 0}, {1, 1}, 0},
+      {{3, 2}, {2, 3}, {0, 1, 2, 0}, {1, 1}, 1}, {{2, 3}, {1, 2}, {1, 0, 0, 1}, {2, 2}, 0},
+      {{5, 5}, {1, 1}, {2, 2, 2, 2}, {1, 1}, 0},
+  };
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (const Shape& s : {Shape{2, 13, 9, 8}, Shape{1, 16, 12, 11}}) {
+      const Tensor x = plain(s, random_vec(shape_numel(s), rng));
+      Tensor xb;
+      blk::to_blocked(x, xb);
+      for (const P& p : ps) {
+        Node n = node("MaxPool", {"x"});
+        n.attrs["kernel_shape"] = p.k;
+        n.attrs["strides"] = p.s;
+        n.attrs["pads"] = p.pads;
+        n.attrs["dilations"] = p.dil;
+        n.attrs["ceil_mode"] = p.ceil;
+        std::vector<const Tensor*> in{&x};
+        Tensor want, got, got_plain;
+        std::vector<Tensor*> out{&want};
+        ops::max_pool(n, 13, in, out);
+        blk::max_pool(xb, pool_geom(n, x.shape), got);
+        const std::string what = "max_pool " + shape_str(s) + " -> " + shape_str(want.shape) +
+                                 " threads=" + std::to_string(threads);
+        const int64_t cb = blk::cblocks(s[1]), hw = got.shape[2] * got.shape[3];
+        for (int64_t b = 0; b < s[0]; ++b)
+          for (int64_t c = s[1]; c < cb * 8; ++c)
+            for (int64_t q = 0; q < hw; ++q)
+              ASSERT_EQ(blk::data(got)[((b * cb + c / 8) * hw + q) * 8 + c % 8], 0.0f) << what << " padded channel";
+        blk::to_plain(got, got_plain);
+        EXPECT_EQ(got_plain.shape, want.shape) << what;
+        EXPECT_EQ(got_plain.f, want.f) << what;
+      }
+    }
+  }
+  set_num_threads(0);
+}
+
 // ---- thread pool ------------------------------------------------------------------------------
 
 TEST(ThreadPool, RunsEveryItemOnceNestedAndConcurrent) {
@@ -366,6 +427,48 @@ TEST(ExecutorLayouts, MixedBlockedAndPlainStepsMatchReference) {
   }
 }
 
+// ImageNet-style stem on the fast path: 7x7 / stride 2 conv from 3 channels (+ BN-free bias,
+// ReLU), blocked MaxPool 3x3 / stride 2, a 1x1 stride-2 projection conv, GlobalAveragePool;
+// against the reference path at batch 1 and 3, on 1 and 2 threads.
+TEST(ExecutorLayouts, StemConvMaxPoolMatchesReference) {
+  Graph g;
+  g.opset = 13;
+  g.inputs = {{"x", {-1, 3, 40, 36}}};
+  std::mt19937 rng(41);
+  g.initializers["w1"] = Tensor::from_f32({24, 3, 7, 7}, random_vec(24 * 3 * 49, rng));
+  g.initializers["b1"] = Tensor::from_f32({24}, random_vec(24, rng));
+  g.initializers["w2"] = Tensor::from_f32({20, 24, 1, 1}, random_vec(20 * 24, rng));
+  Node conv1;
+  conv1.name = "conv1", conv1.op = "Conv", conv1.inputs = {"x", "w1", "b1"}, conv1.outputs = {"c1"};
+  conv1.attrs["pads"] = std::vector<int64_t>{3, 3, 3, 3};
+  conv1.attrs["strides"] = std::vector<int64_t>{2, 2};
+  Node relu;
+  relu.name = "relu", relu.op = "Relu", relu.inputs = {"c1"}, relu.outputs = {"r1"};
+  Node mp;
+  mp.name = "mp", mp.op = "MaxPool", mp.inputs = {"r1"}, mp.outputs = {"m"};
+  mp.attrs["kernel_shape"] = std::vector<int64_t>{3, 3};
+  mp.attrs["strides"] = std::vector<int64_t>{2, 2};
+  mp.attrs["pads"] = std::vector<int64_t>{1, 1, 1, 1};
+  Node conv2;
+  conv2.name = "conv2", conv2.op = "Conv", conv2.inputs = {"m", "w2"}, conv2.outputs = {"c2"};
+  conv2.attrs["strides"] = std::vector<int64_t>{2, 2};
+  Node gap;
+  gap.name = "gap", gap.op = "GlobalAveragePool", gap.inputs = {"c2"}, gap.outputs = {"y"};
+  g.nodes = {conv1, relu, mp, conv2, gap};
+  g.outputs = {{"y", {}}};
+  for (int threads : {1, 2}) {
+    for (int64_t n : {1, 3}) {
+      const auto x = random_vec(n * 3 * 40 * 36, rng);
+      Executor ref(g, ExecOptions{true, threads}), fast(g, ExecOptions{false, threads});
+      const std::vector<float> want = ref.run(x.data(), n).f;
+      const Tensor& got = fast.run(x.data(), n);
+      EXPECT_EQ(got.shape, (Shape{n, 20, 1, 1}));
+      expect_close(got.f, want, "stem n=" + std::to_string(n) + " threads=" + std::to_string(threads));
+    }
+  }
+  set_num_threads(0);
+}
+
 // Option-A CIFAR ResNet (blocked convs with residual adds, blocked Slice / Pad shortcut):
 // micro-batched runs on 1 and 2 threads, whole-batch runs, and single images all agree with
 // the reference path, whatever the micro-batch size.
@@ -395,6 +498,33 @@ TEST(ExecutorLayouts, MicroBatchesMatchReferenceOnOptionAResNet) {
     }
   }
   unsetenv("DFMPC_MICROBATCH");
+  set_num_threads(0);
+}
+
+
+// A large model (e.g. a torchvision ResNet-50 at 224x224, tools/make_resnet50_onnx.py) named by
+// DFMPC_LARGE_MODEL: the fast path, at batch 1 and in micro-batches on 2 threads, against the
+// reference path on 2 pseudo-random images. Skipped when the variable is unset (the reference
+// convolutions take about 15 s on ResNet-50).
+TEST(ExecutorLayouts, LargeModelMatchesReference) {
+  const char* path = std::getenv("DFMPC_LARGE_MODEL");
+  if (!path || !*path) GTEST_SKIP() << "DFMPC_LARGE_MODEL not set";
+  const Graph g = import_onnx(path);
+  int64_t per_image = 1;
+  for (size_t k = 1; k < g.inputs[0].shape.size(); ++k) per_image *= g.inputs[0].shape[k];
+  std::mt19937 rng(5);
+  const int64_t n = 2;
+  std::vector<float> x = random_vec(n * per_image, rng);
+  for (auto& v : x) v *= 2.0f;
+  Executor ref(g, ExecOptions{true, 2});
+  const std::vector<float> want = ref.run(x.data(), n).f;
+  Executor fast(g, ExecOptions{false, 2});
+  expect_close(fast.run(x.data(), n).f, want, "batch of 2");
+  const int64_t per_out = static_cast<int64_t>(want.size()) / n;
+  for (int64_t i = 0; i < n; ++i)
+    expect_close(fast.run(x.data() + i * per_image, 1).f,
+                 std::vector<float>(want.begin() + i * per_out, want.begin() + (i + 1) * per_out),
+                 "image " + std::to_string(i) + " alone");
   set_num_threads(0);
 }
 

@@ -1,11 +1,13 @@
 #include "runtime/kernels/blocked.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
 #include "runtime/kernels/thread_pool.h"
+#include "runtime/ops/conv_geom.h"
 
 namespace dfmpc::blk {
 namespace {
@@ -186,6 +188,37 @@ void global_average_pool(const Tensor& x, Tensor& y) {
       for (int64_t j = 0; j < kBlock; ++j) acc[j] += s[p * kBlock + j];
     for (int64_t j = 0; j < kBlock && k * kBlock + j < xs[1]; ++j)
       y.f[b * xs[1] + k * kBlock + j] = static_cast<float>(acc[j] / static_cast<double>(hw));
+  });
+}
+
+void max_pool(const Tensor& x, const PoolGeom& g, Tensor& y) {
+  check4(x.shape);
+  const int64_t nb = x.shape[0], cb = cblocks(g.c);
+  const int64_t tail = g.c % kBlock;
+  prepare(y, {nb, g.c, g.oh, g.ow});
+  const float* src = data(x);
+  float* dst = data(y);
+  pool::parallel_for(nb * cb * g.oh, [&](int64_t item, int) {
+    const int64_t plane = item / g.oh, oy = item % g.oh;
+    const float* s = src + plane * g.h * g.w * kBlock;
+    float* d = dst + (plane * g.oh + oy) * g.ow * kBlock;
+    for (int64_t ox = 0; ox < g.ow; ++ox) {
+      float acc[kBlock];
+      for (int64_t j = 0; j < kBlock; ++j) acc[j] = -INFINITY;
+      for (int64_t ky = 0; ky < g.kh; ++ky) {
+        const int64_t iy = oy * g.sh - g.pt + ky * g.dh;
+        if (iy < 0 || iy >= g.h) continue;
+        for (int64_t kx = 0; kx < g.kw; ++kx) {
+          const int64_t ix = ox * g.sw - g.pl + kx * g.dw;
+          if (ix < 0 || ix >= g.w) continue;
+          const float* v = s + (iy * g.w + ix) * kBlock;
+          for (int64_t j = 0; j < kBlock; ++j) acc[j] = std::max(acc[j], v[j]);
+        }
+      }
+      for (int64_t j = 0; j < kBlock; ++j) d[ox * kBlock + j] = acc[j];
+      if (tail && plane % cb == cb - 1)
+        for (int64_t j = tail; j < kBlock; ++j) d[ox * kBlock + j] = 0.0f;
+    }
   });
 }
 

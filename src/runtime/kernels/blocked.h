@@ -11,6 +11,10 @@
 
 #include "ir/graph.h"
 
+namespace dfmpc {
+struct PoolGeom;  // runtime/ops/conv_geom.h
+}
+
 namespace dfmpc::blk {
 
 constexpr int64_t kBlock = 8;
@@ -37,5 +41,8 @@ void slice(const Tensor& x, const std::vector<int64_t>& begin, const std::vector
 void pad(const Tensor& x, const std::vector<int64_t>& pads, float value, const Shape& out, Tensor& y);
 // GlobalAveragePool: blocked x to a plain [N, C, 1, 1] y.
 void global_average_pool(const Tensor& x, Tensor& y);
+// MaxPool (no Indices output) with geometry g (ops::pool_geom for x's shape); padded channels
+// of y stay zero. Parallel over images, channel blocks and output rows.
+void max_pool(const Tensor& x, const PoolGeom& g, Tensor& y);
 
 }  // namespace dfmpc::blk

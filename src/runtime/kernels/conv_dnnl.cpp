@@ -14,10 +14,12 @@
 #include <atomic>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -228,7 +230,10 @@ void ConvKernel::run(int64_t n, const float* x, const float* residual, float* y)
 
 // ---- blocked layout (nChw8c) direct convolution ---------------------------------------------
 // For the geometries the Winograd kernel does not take. The batch is split into chunks run on
-// the dfmpc pool, each by a single-threaded oneDNN primitive (one per chunk size, cached).
+// the dfmpc pool, each by a single-threaded oneDNN primitive (one per chunk size, cached); a
+// batch smaller than the thread count splits a large layer's output channels instead. Where
+// oneDNN has only its reference kernel for a blocked source (fewer than 8 input channels),
+// the source is reordered per call to the layout of a JIT kernel.
 namespace {
 
 class DnnlBlockedConv final : public detail::BlockedConvImpl {
@@ -246,6 +251,29 @@ class DnnlBlockedConv final : public detail::BlockedConvImpl {
   // Safe to call concurrently (the executor runs micro-batches on several threads).
   void run(int64_t n, const float* x, const float* residual, float* y) override {
     const int threads = std::max(1, pool::concurrency());
+    const int64_t src_img = ((g_.c_in + 7) / 8) * 8 * g_.h * g_.w;
+    const int64_t dst_img = ((g_.c_out + 7) / 8) * 8 * g_.out_h() * g_.out_w();
+    if (threads > 1 && n < threads && (g_.c_out + 7) / 8 >= 2 && split_worthwhile()) {
+      // Fewer images than threads (batch 1 at 224x224): split the output channels instead,
+      // one single-threaded primitive per range of 8-channel blocks, per image.
+      std::vector<const Entry*> parts;
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        parts = channel_parts(threads);
+      }
+      const int64_t np = static_cast<int64_t>(parts.size()), hw8 = g_.out_h() * g_.out_w() * 8;
+      pool::parallel_for(n * np, [&](int64_t item, int) {
+        single_omp_thread();
+        const int64_t b = item / np;
+        const Entry& e = *parts[item % np];
+        float* yc = y + b * dst_img + e.cb0 * hw8;
+        if (ep_.add_residual && residual != y)
+          std::memcpy(yc, residual + b * dst_img + e.cb0 * hw8, sizeof(float) * (e.cb1 - e.cb0) * hw8);
+        execute(e, x + b * src_img, yc);
+        if (e.cb1 * 8 > g_.c_out) zero_padded_channels(yc + (e.cb1 - e.cb0 - 1) * hw8, 1, 0);
+      });
+      return;
+    }
     const int64_t chunk = threads == 1 ? n : std::max<int64_t>(1, (n + 2 * threads - 1) / (2 * threads));
     const int64_t chunks = (n + chunk - 1) / chunk;
     const Entry *full, *last;
@@ -254,8 +282,6 @@ class DnnlBlockedConv final : public detail::BlockedConvImpl {
       full = &entry(chunk);
       last = &entry(n - (chunks - 1) * chunk);
     }
-    const int64_t src_img = ((g_.c_in + 7) / 8) * 8 * g_.h * g_.w;
-    const int64_t dst_img = ((g_.c_out + 7) / 8) * 8 * g_.out_h() * g_.out_w();
     pool::parallel_for(chunks, [&](int64_t i, int) {
       single_omp_thread();
       const int64_t m = std::min(chunk, n - i * chunk);
@@ -263,28 +289,52 @@ class DnnlBlockedConv final : public detail::BlockedConvImpl {
       float* yc = y + i * chunk * dst_img;
       if (ep_.add_residual && residual != y)
         std::memcpy(yc, residual + i * chunk * dst_img, sizeof(float) * m * dst_img);
-      thread_local std::vector<char> scratch;
-      if (scratch.size() < e.scratch_bytes) scratch.resize(e.scratch_bytes);
-      memory src(e.src, eng_, const_cast<float*>(x + i * chunk * src_img));
-      memory dst(e.dst, eng_, yc);
-      memory pad(e.scratch, eng_, scratch.data());
-      std::unordered_map<int, memory> args = {
-          {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, e.weights}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, pad}};
-      if (bias_) args.emplace(DNNL_ARG_BIAS, bias_);
-      dnnl::stream strm(eng_);
-      e.prim.execute(strm, args);
-      strm.wait();
-      zero_padded_channels(yc, m);
+      execute(e, x + i * chunk * src_img, yc);
+      zero_padded_channels(yc + ((g_.c_out + 7) / 8 - 1) * g_.out_h() * g_.out_w() * 8, m, dst_img);
     });
   }
 
  private:
   struct Entry {
     dnnl::convolution_forward prim;
-    memory::desc src, dst, scratch;
+    memory::desc src_user, src, dst, scratch;  // src_user: nChw8c; src: what prim reads
     size_t scratch_bytes = 0;
-    memory weights;
+    memory weights, bias;
+    bool reorder_src = false;  // src != src_user: src_reorder fills a per-thread buffer
+    dnnl::reorder src_reorder;
+    size_t src_bytes = 0;
+    int64_t cb0 = 0, cb1 = 0;  // output channels [8 cb0, 8 cb1) (channel_parts)
   };
+
+  // Whether one image is enough work to share out: CIFAR-sized layers (about 1M multiply-adds
+  // per image) ran slower split in two (batch 1, 2 threads: 478-533 vs 548-561 img/s on ResNet-56),
+  // ImageNet-sized ones (50M and up) nearly twice as fast.
+  bool split_worthwhile() const {
+    const int64_t macs = g_.c_out * g_.out_h() * g_.out_w() * (g_.c_in / g_.groups) * g_.kh * g_.kw;
+    return macs >= (int64_t(8) << 20);
+  }
+
+  // One primitive call on one thread: x (nChw8c, the entry's images) -> y.
+  void execute(const Entry& e, const float* x, float* y) const {
+    thread_local std::vector<char> scratch;
+    if (scratch.size() < e.scratch_bytes) scratch.resize(e.scratch_bytes);
+    dnnl::stream strm(eng_);
+    memory src(e.src_user, eng_, const_cast<float*>(x));
+    if (e.reorder_src) {
+      thread_local std::vector<float> src_tmp;
+      if (src_tmp.size() * sizeof(float) < e.src_bytes) src_tmp.resize(e.src_bytes / sizeof(float) + 1);
+      memory conv_src(e.src, eng_, src_tmp.data());
+      e.src_reorder.execute(strm, src, conv_src);
+      src = conv_src;
+    }
+    memory dst(e.dst, eng_, y);
+    memory pad(e.scratch, eng_, scratch.data());
+    std::unordered_map<int, memory> args = {
+        {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, e.weights}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, pad}};
+    if (e.bias) args.emplace(DNNL_ARG_BIAS, e.bias);
+    e.prim.execute(strm, args);
+    strm.wait();
+  }
 
   memory::dims weights_dims() const {
     if (g_.groups == 1) return {g_.c_out, g_.c_in, g_.kh, g_.kw};
@@ -292,20 +342,50 @@ class DnnlBlockedConv final : public detail::BlockedConvImpl {
   }
 
   // Post-ops (clip) may leave non-zero values in the padding channels of the last block.
-  void zero_padded_channels(float* y, int64_t m) const {
+  // `last_block`: that block of the first of `m` images, `stride` floats apart.
+  void zero_padded_channels(float* last_block, int64_t m, int64_t stride) const {
     const int64_t tail = g_.c_out % 8;
     if (!tail) return;
-    const int64_t cb = (g_.c_out + 7) / 8, hw = g_.out_h() * g_.out_w();
+    const int64_t hw = g_.out_h() * g_.out_w();
     for (int64_t b = 0; b < m; ++b) {
-      float* p = y + ((b * cb + cb - 1) * hw) * 8;
+      float* p = last_block + b * stride;
       for (int64_t k = 0; k < hw; ++k)
         for (int64_t j = tail; j < 8; ++j) p[k * 8 + j] = 0.0f;
     }
   }
 
+  // Called with mu_ held. One-image entries for up to `parts` ranges of output-channel blocks
+  // (grouped convolutions: one range, the whole). Their weights are views into the batch-1
+  // entry's weights where the layout allows (output blocks outermost), else their own copy.
+  std::vector<const Entry*> channel_parts(int parts) {
+    const int64_t cb = (g_.c_out + 7) / 8;
+    const int64_t np = g_.groups == 1 ? std::min<int64_t>(parts, cb) : 1;
+    auto& list = parts_[np];
+    if (list.empty()) {
+      const Entry& whole = entry(1);
+      for (int64_t p = 0; p < np; ++p) {
+        if (np == 1) {
+          list.push_back(std::make_unique<Entry>(whole));
+          list.back()->cb1 = cb;
+          continue;
+        }
+        list.push_back(std::make_unique<Entry>(make_entry(1, p * cb / np, (p + 1) * cb / np, &whole)));
+      }
+    }
+    std::vector<const Entry*> out;
+    for (const auto& e : list) out.push_back(e.get());
+    return out;
+  }
+
   // Called with mu_ held (or from the constructor). Map nodes do not move: references stay valid.
   const Entry& entry(int64_t m) {
     if (auto it = cache_.find(m); it != cache_.end()) return it->second;
+    return cache_.emplace(m, make_entry(m, 0, (g_.c_out + 7) / 8, nullptr)).first->second;
+  }
+
+  // A primitive for m images and output channels [8 cb0, min(8 cb1, c_out)); `whole` (when
+  // a part of the channels) is the full-channel entry whose weights it may share.
+  Entry make_entry(int64_t m, int64_t cb0, int64_t cb1, const Entry* whole) {
     // oneDNN fixes a primitive's thread count when it is created: create it single-threaded,
     // as it will run (one chunk per pool thread).
     struct OmpOne {
@@ -313,14 +393,87 @@ class DnnlBlockedConv final : public detail::BlockedConvImpl {
       OmpOne() { single_omp_thread(); }
       ~OmpOne() { if (before > 0) omp_set(before); }
     } one;
+    const int64_t o0 = 8 * cb0, co = std::min(8 * cb1, g_.c_out) - o0;
     const memory::desc src_md({m, g_.c_in, g_.h, g_.w}, dt::f32, tag::nChw8c);
-    const memory::desc dst_md({m, g_.c_out, g_.out_h(), g_.out_w()}, dt::f32, tag::nChw8c);
-    const memory::desc w_md(weights_dims(), dt::f32, tag::any);
-    const memory::desc b_md = bias_ ? bias_.get_desc() : memory::desc();
-    dnnl::convolution_forward::desc d(
+    const memory::desc dst_md({m, co, g_.out_h(), g_.out_w()}, dt::f32, tag::nChw8c);
+    Entry e;
+    e.cb0 = cb0, e.cb1 = cb1;
+    if (bias_) e.bias = co == g_.c_out ? bias_ : memory({{co}, dt::f32, tag::x}, eng_, static_cast<float*>(bias_.get_data_handle()) + o0);
+    dnnl::primitive_attr attr = make_attr();
+    dnnl::convolution_forward::primitive_desc pd(make_desc(src_md, dst_md, co), attr, eng_);
+    // oneDNN has no JIT kernel for a blocked source with few input channels (the 3-channel
+    // stem of an ImageNet network: 7x7 stride 2, 6 s per 224x224 image on `ref:any`); it has
+    // one for a plain NCHW source. Then the chunk's input is reordered to what it picks.
+    if (std::string_view(pd.impl_info_str()).starts_with("ref")) {
+      const memory::desc any_src({m, g_.c_in, g_.h, g_.w}, dt::f32, tag::any);
+      dnnl::convolution_forward::primitive_desc alt(make_desc(any_src, dst_md, co), attr, eng_);
+      if (!std::string_view(alt.impl_info_str()).starts_with("ref") && alt.src_desc() != src_md) {
+        pd = alt;
+        e.src_reorder = dnnl::reorder(memory(src_md, eng_, DNNL_MEMORY_NONE), memory(pd.src_desc(), eng_, DNNL_MEMORY_NONE));
+        e.reorder_src = true;
+        e.src_bytes = pd.src_desc().get_size();
+      }
+    }
+    e.prim = dnnl::convolution_forward(pd);
+    e.src_user = src_md;
+    e.src = pd.src_desc();
+    e.dst = pd.dst_desc();
+    e.scratch = pd.scratchpad_desc();
+    e.scratch_bytes = e.scratch.get_size();
+    if (co == g_.c_out) {
+      e.weights = weights_for(pd.weights_desc());
+    } else if (float* view = weights_view(whole->weights, pd.weights_desc(), o0)) {
+      e.weights = memory(pd.weights_desc(), eng_, view);
+    } else {  // a copy of this range's weights in the layout the part wants
+      const memory::desc plain_md({co, g_.c_in, g_.kh, g_.kw}, dt::f32, tag::oihw);
+      memory plain(plain_md, eng_, const_cast<float*>(w_plain_.data()) + o0 * g_.c_in * g_.kh * g_.kw);
+      e.weights = memory(pd.weights_desc(), eng_);
+      dnnl::stream s(eng_);
+      dnnl::reorder(plain, e.weights).execute(s, plain, e.weights);
+      s.wait();
+    }
+    return e;
+  }
+
+  // Where the weights of output channels from o0 on start inside `whole` (weights of all
+  // output channels), if `part` (the layout a part's primitive wants) is the same layout
+  // with output blocks outermost, so that a range of them is one contiguous slice; else null.
+  static float* weights_view(const memory& whole, const memory::desc& part, int64_t o0) {
+    const dnnl_memory_desc_t& w = whole.get_desc().data;
+    const dnnl_memory_desc_t& p = part.data;
+    if (w.format_kind != dnnl_blocked || p.format_kind != dnnl_blocked || w.ndims != p.ndims ||
+        w.data_type != dnnl_f32 || p.data_type != dnnl_f32 || w.offset0 != 0 || p.offset0 != 0 ||
+        w.extra.flags != 0 || p.extra.flags != 0)
+      return nullptr;
+    const dnnl_blocking_desc_t &wb = w.format_desc.blocking, &pb = p.format_desc.blocking;
+    if (wb.inner_nblks != pb.inner_nblks) return nullptr;
+    int64_t oblk = 1;
+    for (int k = 0; k < wb.inner_nblks; ++k) {
+      if (wb.inner_blks[k] != pb.inner_blks[k] || wb.inner_idxs[k] != pb.inner_idxs[k]) return nullptr;
+      if (wb.inner_idxs[k] == 0) oblk *= wb.inner_blks[k];
+    }
+    if (o0 % oblk) return nullptr;
+    for (int d = 1; d < w.ndims; ++d) {
+      if (w.padded_dims[d] != p.padded_dims[d] || wb.strides[d] != pb.strides[d]) return nullptr;
+      if (wb.strides[d] > wb.strides[0] || pb.strides[d] > pb.strides[0]) return nullptr;  // O not outermost
+    }
+    if (pb.strides[0] != wb.strides[0]) return nullptr;
+    return static_cast<float*>(whole.get_data_handle()) + (o0 / oblk) * wb.strides[0];
+  }
+
+  dnnl::convolution_forward::desc make_desc(const memory::desc& src_md, const memory::desc& dst_md,
+                                            int64_t co) const {
+    memory::dims wd = weights_dims();
+    if (co != g_.c_out) wd[0] = co;  // groups == 1
+    const memory::desc w_md(wd, dt::f32, tag::any);
+    const memory::desc b_md = bias_ ? memory::desc({co}, dt::f32, tag::x) : memory::desc();
+    return dnnl::convolution_forward::desc(
         dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md, w_md, b_md,
         dst_md, {g_.stride_h, g_.stride_w}, {g_.dil_h - 1, g_.dil_w - 1}, {g_.pad_t, g_.pad_l},
         {g_.pad_b, g_.pad_r});
+  }
+
+  dnnl::primitive_attr make_attr() const {
     dnnl::post_ops po;
     if (ep_.add_residual) po.append_sum(1.0f);
     if (ep_.act == Activation::relu) po.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0, 0);
@@ -329,15 +482,7 @@ class DnnlBlockedConv final : public detail::BlockedConvImpl {
     dnnl::primitive_attr attr;
     attr.set_post_ops(po);
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    const dnnl::convolution_forward::primitive_desc pd(d, attr, eng_);
-    Entry e;
-    e.prim = dnnl::convolution_forward(pd);
-    e.src = pd.src_desc();
-    e.dst = pd.dst_desc();
-    e.scratch = pd.scratchpad_desc();
-    e.scratch_bytes = e.scratch.get_size();
-    e.weights = weights_for(pd.weights_desc());
-    return cache_.emplace(m, std::move(e)).first->second;
+    return attr;
   }
 
   memory weights_for(const memory::desc& md) {
@@ -359,8 +504,9 @@ class DnnlBlockedConv final : public detail::BlockedConvImpl {
   dnnl::engine eng_{dnnl::engine::kind::cpu, 0};
   memory bias_;
   std::vector<memory> weights_;
-  std::mutex mu_;  // guards cache_ and weights_
+  std::mutex mu_;  // guards cache_, weights_ and parts_
   std::map<int64_t, Entry> cache_;
+  std::map<int64_t, std::vector<std::unique_ptr<Entry>>> parts_;  // channel_parts(), per part count
 };
 
 }  // namespace
