@@ -353,7 +353,9 @@ TEST(Squant, MseGridVariantFlipsOnTheLeastSquaresGrid) {
       for (int64_t i = 0; i < n; ++i) ASSERT_LE(std::abs(int(r.tensor.q[i]) - int(rtn.tensor.q[i])), 1) << what;
       const int64_t kernel = shape[2] * shape[3];
       const SquantErrors mine = squant_errors(w, r, shape[0], kernel), nearest = squant_errors(w, rtn, shape[0], kernel);
-      if (kernel > 1) EXPECT_LE(mine.max_kernel, std::max(nearest.max_kernel, 1.0 + 1e-4)) << what;
+      if (kernel > 1) {
+        EXPECT_LE(mine.max_kernel, std::max(nearest.max_kernel, 1.0 + 1e-4)) << what;
+      }
       EXPECT_LE(mine.max_channel, std::max(nearest.max_channel, 0.5 + 1e-4)) << what;
     }
 }
