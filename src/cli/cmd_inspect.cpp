@@ -4,7 +4,7 @@
 #include "cli/cli_common.h"
 #include "cli/model_loader.h"
 #include "passes/pairing.h"
-#include "quant/stats/graph_shapes.h"
+#include "runtime/shape_inference.h"
 
 namespace dfmpc::cli {
 
@@ -22,7 +22,7 @@ void print_pairing(const Graph& g) {
 namespace {
 void run_inspect(const std::string& path) {
   const Graph g = load_model(path);
-  const auto shapes = graph_shapes(g, 1);  // infer_shapes() without running the convolutions
+  const auto shapes = infer_shapes(g, 1);
   int64_t total = 0;
   fmt::print("{:<44} {:<20} {:<18} {:>10}\n", "node", "op", "output (N=1)", "params");
   for (const auto& n : g.nodes) {

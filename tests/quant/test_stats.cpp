@@ -14,11 +14,10 @@
 #include "passes/pairing.h"
 #include "quant/quantizers/quant_scheme.h"
 #include "quant/stats/gaussian_moments.h"
-#include "quant/stats/graph_shapes.h"
+#include "runtime/shape_inference.h"
 #include "quant/stats/moment_propagation.h"
 #include "quant/stats/repair.h"
 #include "runtime/executor.h"
-#include "runtime/shape_inference.h"
 #include "test_paths.h"
 
 namespace dfmpc {
@@ -669,9 +668,9 @@ TEST(GaussianMoments, ClippedCovarianceMatchesReference) {
   EXPECT_NEAR(clipped_covariance(m, v, mq, vq, c, 0, inf, ef, efq) / mc, 1.0, 0.01);
 }
 
-// graph_shapes() (shape-only for the bulk of the ops) agrees with infer_shapes() (every op
-// run) on every value of every fixture, with op11 / op17 variants included.
-TEST(MomentPropagation, GraphShapesMatchInferShapes) {
+// infer_shapes() (shape-only for the bulk of the ops) agrees with infer_shapes_reference()
+// (every op run) on every value of every fixture, with op11 / op17 variants included.
+TEST(MomentPropagation, InferShapesMatchesItsReference) {
   std::vector<std::string> paths = fixture_models();
   for (const char* n : {"resnet18_small", "mobilenetv2_small"})
     for (const char* f : {"_bn_op11.onnx", "_bn_op17.onnx"}) paths.push_back((test::fixtures_dir() / (std::string(n) + f)).string());
@@ -679,8 +678,8 @@ TEST(MomentPropagation, GraphShapesMatchInferShapes) {
     SCOPED_TRACE(path);
     const Graph g = import_onnx(path);
     for (const int64_t batch : {1, 2}) {
-      const auto fast = graph_shapes(g, batch);
-      for (const auto& [name, shape] : infer_shapes(g, batch)) {
+      const auto fast = infer_shapes(g, batch);
+      for (const auto& [name, shape] : infer_shapes_reference(g, batch)) {
         ASSERT_TRUE(fast.count(name)) << name;
         EXPECT_EQ(fast.at(name), shape) << name;
       }

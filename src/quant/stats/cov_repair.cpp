@@ -4,7 +4,7 @@
 
 #include "quant/stats/joint_repair.h"
 #include "quant/stats/layer_view.h"
-#include "quant/stats/graph_shapes.h"
+#include "runtime/shape_inference.h"
 
 namespace dfmpc {
 
@@ -13,7 +13,7 @@ using namespace stats_detail;
 std::set<std::string> repair_covariance(const Graph& fp, Graph& q, const RepairOptions& opt, RepairReport* report) {
   std::set<std::string> handled;
   const CovOptions co = opt.fit_input_prior ? fit_input_prior(fp, opt.cov) : opt.cov;
-  const auto shapes = graph_shapes(fp, 2);
+  const auto shapes = infer_shapes(fp, 2);
   std::map<std::string, int> fp_index;
   for (size_t k = 0; k < fp.nodes.size(); ++k) fp_index[fp.nodes[k].name] = static_cast<int>(k);
   const double rmin = opt.min_var_ratio, rmax = opt.max_var_ratio;

@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "quant/stats/gaussian_moments.h"
-#include "quant/stats/graph_shapes.h"
+#include "runtime/shape_inference.h"
 
 namespace dfmpc {
 namespace {
@@ -184,7 +184,7 @@ SpatialCov relu_cov(const SpatialCov& in) {
 CovOptions fit_input_prior(const Graph& fp, CovOptions opt) {
   if (fp.inputs.empty()) return opt;
   const std::string x = fp.inputs[0].name;
-  const auto shapes = graph_shapes(fp, 2);
+  const auto shapes = infer_shapes(fp, 2);
   for (const Node& n : fp.nodes) {
     if (n.op != "Conv" || n.inputs.at(0) != x || !fp.is_const(n.inputs.at(1))) continue;
     const auto c = fp.consumers_of(n.outputs[0]);
@@ -307,7 +307,7 @@ SpatialCov batch_norm_cov(const SpatialCov& x, const std::vector<double>& scale,
 }
 
 std::map<std::string, SpatialCov> propagate_covariance(const Graph& fp, const CovOptions& opt) {
-  const auto shapes = graph_shapes(fp, 2);
+  const auto shapes = infer_shapes(fp, 2);
   std::map<std::string, SpatialCov> m;
   for (const auto& in : fp.inputs) m[in.name] = input_prior(shapes.at(in.name).at(1), opt);
   for (const Node& n : fp.nodes) {

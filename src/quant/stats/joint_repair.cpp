@@ -8,7 +8,7 @@
 #include "quant/stats/gaussian_moments.h"
 #include "quant/stats/layer_view.h"
 #include "runtime/ops/conv_geom.h"
-#include "quant/stats/graph_shapes.h"
+#include "runtime/shape_inference.h"
 
 namespace dfmpc {
 namespace {
@@ -337,7 +337,7 @@ JM activation(const Node& n, const Graph& g, const JM& x) {
 std::map<std::string, JointMoments> propagate_joint(const Graph& fp, Graph& q, const RepairOptions& opt,
                                                     bool repair, RepairReport* report) {
   constexpr int64_t batch = 2;
-  Ctx cx{fp, q, opt, repair, report, graph_shapes(fp, batch), {}, opt.min_var_ratio, opt.max_var_ratio};
+  Ctx cx{fp, q, opt, repair, report, infer_shapes(fp, batch), {}, opt.min_var_ratio, opt.max_var_ratio};
   for (size_t k = 0; k < fp.nodes.size(); ++k) cx.fp_index[fp.nodes[k].name] = static_cast<int>(k);
   std::map<std::string, JM> mom;
   for (const auto& in : fp.inputs) {

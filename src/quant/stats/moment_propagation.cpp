@@ -11,7 +11,7 @@
 
 #include "quant/stats/gaussian_moments.h"
 #include "runtime/ops/conv_geom.h"
-#include "quant/stats/graph_shapes.h"
+#include "runtime/shape_inference.h"
 #include "runtime/kernels/thread_pool.h"
 
 namespace dfmpc {
@@ -406,7 +406,7 @@ InputCorrelation fit_input_correlation(const ConvMomentTerms& t, const std::vect
 }
 
 MomentMap propagate_moments(const Graph& g, const MomentOptions& opt) {
-  return propagate_moments(g, graph_shapes(g, k_moment_batch), opt);
+  return propagate_moments(g, infer_shapes(g, k_moment_batch), opt);
 }
 
 MomentMap propagate_moments(const Graph& g, const std::map<std::string, Shape>& shapes,

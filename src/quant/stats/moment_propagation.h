@@ -69,7 +69,7 @@ struct MomentOptions {
 using MomentMap = std::map<std::string, ChannelMoments>;
 
 MomentMap propagate_moments(const Graph& g, const MomentOptions& opt = {});
-// The same with the shapes of g at batch k_moment_batch already known (graph_shapes.h).
+// The same with the shapes of g at batch k_moment_batch already known (infer_shapes, runtime/shape_inference.h).
 constexpr int64_t k_moment_batch = 2;  // shapes at batch 2 tell the batch axis apart from a 1
 MomentMap propagate_moments(const Graph& g, const std::map<std::string, Shape>& shapes,
                             const MomentOptions& opt = {});

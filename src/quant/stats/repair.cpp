@@ -10,7 +10,7 @@
 
 #include "quant/stats/joint_repair.h"
 #include "quant/stats/layer_view.h"
-#include "quant/stats/graph_shapes.h"
+#include "runtime/shape_inference.h"
 
 namespace dfmpc {
 
@@ -128,7 +128,7 @@ RepairReport repair_statistics(const Graph& fp, Graph& q, const RepairOptions& o
     handled = repair_covariance(fp, q, opt, &report);
     plain.variance = VarianceRepair::ratio;
   }
-  const auto shapes = graph_shapes(fp, k_moment_batch);
+  const auto shapes = infer_shapes(fp, k_moment_batch);
   const MomentMap mom = propagate_moments(fp, shapes, opt.moments);
   std::map<std::string, int> fp_index;
   for (size_t k = 0; k < fp.nodes.size(); ++k) fp_index[fp.nodes[k].name] = static_cast<int>(k);
