@@ -81,19 +81,9 @@ std::set<std::string> repair_covariance(const Graph& fp, Graph& q, const RepairO
           LayerRepair lr;
           lr.node = lr.target = qn.name;
           lr.folded = true;
-          lr.channels = O;
           lr.weight_scale_min = *std::min_element(s.begin(), s.end());
           lr.weight_scale_max = *std::max_element(s.begin(), s.end());
-          double ls = 0;
-          lr.var_ratio_min = 1e300, lr.var_ratio_max = 0;
-          for (int64_t o = 0; o < O; ++o) {
-            lr.mean_shift_mean += std::fabs(rel[o]) / O;
-            lr.mean_shift_max = std::max(lr.mean_shift_max, std::fabs(rel[o]));
-            lr.var_ratio_min = std::min(lr.var_ratio_min, ratio[o]);
-            lr.var_ratio_max = std::max(lr.var_ratio_max, ratio[o]);
-            ls += std::log(ratio[o]);
-          }
-          lr.var_ratio_geomean = std::exp(ls / O);
+          summarize_channels(lr, rel, ratio);
           if (lr.weight_scale_min != 1.0 || lr.weight_scale_max != 1.0) report->weights_off_grid = true;
           report->layers.push_back(lr);
         }
@@ -152,17 +142,7 @@ std::set<std::string> repair_covariance(const Graph& fp, Graph& q, const RepairO
         const int p = q.producer_of(qn.inputs[0]);
         lr.node = p >= 0 ? q.nodes[p].name : qn.name;
         lr.target = qn.name;
-        lr.channels = C;
-        double ls = 0;
-        lr.var_ratio_min = 1e300, lr.var_ratio_max = 0;
-        for (int64_t i = 0; i < C; ++i) {
-          lr.mean_shift_mean += std::fabs(rel[i]) / C;
-          lr.mean_shift_max = std::max(lr.mean_shift_max, std::fabs(rel[i]));
-          lr.var_ratio_min = std::min(lr.var_ratio_min, ratio[i]);
-          lr.var_ratio_max = std::max(lr.var_ratio_max, ratio[i]);
-          ls += std::log(ratio[i]);
-        }
-        lr.var_ratio_geomean = std::exp(ls / C);
+        summarize_channels(lr, rel, ratio);
         report->layers.push_back(lr);
       }
     } else {

@@ -107,18 +107,7 @@ struct Ctx {
 void add_report(Ctx& cx, LayerRepair lr, const std::vector<double>& shift_over_sigma,
                 const std::vector<double>& ratio) {
   if (!cx.report) return;
-  const double n = static_cast<double>(std::max<size_t>(1, ratio.size()));
-  lr.channels = static_cast<int64_t>(ratio.size());
-  lr.var_ratio_min = 1e300, lr.var_ratio_max = 0;
-  double ls = 0;
-  for (size_t o = 0; o < ratio.size(); ++o) {
-    lr.mean_shift_mean += std::fabs(shift_over_sigma[o]) / n;
-    lr.mean_shift_max = std::max(lr.mean_shift_max, std::fabs(shift_over_sigma[o]));
-    lr.var_ratio_min = std::min(lr.var_ratio_min, ratio[o]);
-    lr.var_ratio_max = std::max(lr.var_ratio_max, ratio[o]);
-    ls += std::log(ratio[o]);
-  }
-  lr.var_ratio_geomean = std::exp(ls / n);
+  summarize_channels(lr, shift_over_sigma, ratio);
   cx.report->layers.push_back(lr);
 }
 

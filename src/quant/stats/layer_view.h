@@ -9,6 +9,7 @@
 
 #include "ir/graph.h"
 #include "quant/stats/moment_propagation.h"
+#include "quant/stats/repair.h"
 
 namespace dfmpc::stats_detail {
 
@@ -100,5 +101,9 @@ inline int following_bn(const Graph& q, const std::string& v) {
 // W' = s W, b' = s (b - shift) + (1 - s) m   (the bias input is created when absent).
 void scale_layer(Graph& q, int node, const LayerView& view, const std::vector<double>& s,
                  const std::vector<double>& shift, const std::vector<double>& fp_mean);
+
+// Fills lr's channel count and its |mean shift| / sigma and variance-ratio summaries.
+void summarize_channels(LayerRepair& lr, const std::vector<double>& shift_over_sigma,
+                        const std::vector<double>& ratio);
 
 }  // namespace dfmpc::stats_detail
