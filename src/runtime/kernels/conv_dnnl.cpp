@@ -77,6 +77,29 @@ std::string describe(const ConvGeom& g) {
          "," + s(g.pad_b) + "," + s(g.pad_r) + " groups=" + s(g.groups);
 }
 
+// The forward-inference direct convolution of geometry g (oneDNN counts dilation from 0).
+dnnl::convolution_forward::desc direct_conv_desc(const ConvGeom& g, const memory::desc& src_md,
+                                                 const memory::desc& w_md, const memory::desc& b_md,
+                                                 const memory::desc& dst_md) {
+  return dnnl::convolution_forward::desc(
+      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md, w_md, b_md,
+      dst_md, {g.stride_h, g.stride_w}, {g.dil_h - 1, g.dil_w - 1}, {g.pad_t, g.pad_l},
+      {g.pad_b, g.pad_r});
+}
+
+// The fused epilogue as post-ops; the scratchpad is ours, allocated once per primitive.
+dnnl::primitive_attr epilogue_attr(const Epilogue& ep) {
+  dnnl::post_ops po;
+  if (ep.add_residual) po.append_sum(1.0f);
+  if (ep.act == Activation::relu) po.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0, 0);
+  if (ep.act == Activation::clip)
+    po.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, ep.clip_lo, ep.clip_hi);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(po);
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
 }  // namespace
 
 void set_num_threads(int n) {
@@ -119,19 +142,7 @@ struct ConvKernel::Impl {
     const memory::desc dst_md(plain_dst(n).dims(), dt::f32, tag::any);
     const memory::desc w_md(weights_dims(), dt::f32, tag::any);
     const memory::desc b_md = bias ? bias.get_desc() : memory::desc();  // zero desc: no bias
-    dnnl::convolution_forward::desc d(
-        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md, w_md,
-        b_md, dst_md, {g.stride_h, g.stride_w}, {g.dil_h - 1, g.dil_w - 1}, {g.pad_t, g.pad_l},
-        {g.pad_b, g.pad_r});
-    dnnl::post_ops po;
-    if (ep.add_residual) po.append_sum(1.0f);
-    if (ep.act == Activation::relu) po.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0, 0);
-    if (ep.act == Activation::clip)
-      po.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, ep.clip_lo, ep.clip_hi);
-    dnnl::primitive_attr attr;
-    attr.set_post_ops(po);
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // ours, allocated once per entry
-    return {d, attr, eng};
+    return {direct_conv_desc(g, src_md, w_md, b_md, dst_md), epilogue_attr(ep), eng};
   }
 
   // Weights in layout `md`, reordered from the plain copy the first time that layout is seen.
@@ -399,7 +410,7 @@ class DnnlBlockedConv final : public detail::BlockedConvImpl {
     Entry e;
     e.cb0 = cb0, e.cb1 = cb1;
     if (bias_) e.bias = co == g_.c_out ? bias_ : memory({{co}, dt::f32, tag::x}, eng_, static_cast<float*>(bias_.get_data_handle()) + o0);
-    dnnl::primitive_attr attr = make_attr();
+    dnnl::primitive_attr attr = epilogue_attr(ep_);
     dnnl::convolution_forward::primitive_desc pd(make_desc(src_md, dst_md, co), attr, eng_);
     // oneDNN has no JIT kernel for a blocked source with few input channels (the 3-channel
     // stem of an ImageNet network: 7x7 stride 2, 6 s per 224x224 image on `ref:any`); it has
@@ -467,22 +478,7 @@ class DnnlBlockedConv final : public detail::BlockedConvImpl {
     if (co != g_.c_out) wd[0] = co;  // groups == 1
     const memory::desc w_md(wd, dt::f32, tag::any);
     const memory::desc b_md = bias_ ? memory::desc({co}, dt::f32, tag::x) : memory::desc();
-    return dnnl::convolution_forward::desc(
-        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md, w_md, b_md,
-        dst_md, {g_.stride_h, g_.stride_w}, {g_.dil_h - 1, g_.dil_w - 1}, {g_.pad_t, g_.pad_l},
-        {g_.pad_b, g_.pad_r});
-  }
-
-  dnnl::primitive_attr make_attr() const {
-    dnnl::post_ops po;
-    if (ep_.add_residual) po.append_sum(1.0f);
-    if (ep_.act == Activation::relu) po.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0, 0);
-    if (ep_.act == Activation::clip)
-      po.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, ep_.clip_lo, ep_.clip_hi);
-    dnnl::primitive_attr attr;
-    attr.set_post_ops(po);
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    return attr;
+    return direct_conv_desc(g_, src_md, w_md, b_md, dst_md);
   }
 
   memory weights_for(const memory::desc& md) {
