@@ -95,11 +95,17 @@ void run_quantize(const QuantizeFlags& f) {
   if (f.granularity != "auto") cfg.granularity = f.granularity == "channel" ? Granularity::per_channel : Granularity::per_tensor;
   cfg.quantizer = f.quantizer;
   if (cfg.quantizer != "auto" && cfg.quantizer != "paper" && cfg.quantizer != "mse" && cfg.quantizer != "rtn") {
+    QuantScheme scheme{};
     try {
-      quant_scheme_from_name(cfg.quantizer);
+      scheme = quant_scheme_from_name(cfg.quantizer);
     } catch (const std::invalid_argument& e) {
       throw CLI::ValidationError("--quantizer", e.what());
     }
+    const auto& t = quant_scheme_traits(scheme);
+    for (int b : {cfg.low_bits, cfg.high_bits, cfg.edge_bits})
+      if (b < t.min_bits || b > t.max_bits)
+        throw CLI::ValidationError("--quantizer", fmt::format("{} supports {}..{} bits, but --bits {} / --edge-bits {} ask for {}",
+                                                             t.name, t.min_bits, t.max_bits, f.bits, cfg.edge_bits, b));
   }
   cfg.asymmetric = f.asymmetric;
   if (f.cle != "auto") cfg.equalize = f.cle == "on";

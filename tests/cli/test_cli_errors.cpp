@@ -89,6 +89,17 @@ TEST(Cli, EvalJsonIsOneObject) {
     EXPECT_NE(o.out.find(key), std::string::npos) << key << " in " << o.out;
 }
 
+TEST(Cli, QuantizeRejectsBadQuantizerWithoutWritingOutput) {
+  const auto dir = test::temp_dir("cli_quantizer");
+  const std::string out = (dir / "q.onnx").string();
+  const std::string model = fixture("resnet_cifar_optionA_bn.onnx");
+  expect_one_line_error(cli("quantize " + model + " -o " + out + " --quantizer bogus"), "bogus");
+  expect_one_line_error(cli("quantize " + model + " -o " + out + " --quantizer twn --bits 2/6"), "twn supports 2..2 bits");
+  expect_one_line_error(cli("quantize " + model + " -o " + out + " --stats bogus"), "bogus");
+  EXPECT_FALSE(std::filesystem::exists(out));
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Cli, InspectListsLayersAndPairs) {
   const Outcome o = cli("inspect " + fixture("resnet_cifar_optionA_bn.onnx"));
   ASSERT_EQ(o.status, 0) << o.err;
