@@ -508,7 +508,7 @@ TEST(ExecutorLayouts, MicroBatchesMatchReferenceOnOptionAResNet) {
 // convolutions take about 15 s on ResNet-50).
 TEST(ExecutorLayouts, LargeModelMatchesReference) {
   const char* path = std::getenv("DFMPC_LARGE_MODEL");
-  if (!path || !*path) GTEST_SKIP() << "DFMPC_LARGE_MODEL not set";
+  if (!path || !*path) GTEST_SKIP() << "opt-in: set DFMPC_LARGE_MODEL to a large ONNX model (e.g. one written by tools/make_resnet50_onnx.py) to run it";
   const Graph g = import_onnx(path);
   int64_t per_image = 1;
   for (size_t k = 1; k < g.inputs[0].shape.size(); ++k) per_image *= g.inputs[0].shape[k];
