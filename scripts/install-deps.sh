@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what dfmpc needs to build, test and benchmark, from Debian 12's archive only.
+# ocl-icd-opencl-dev: Debian's dnnl-config.cmake calls find_package(OpenCL REQUIRED), and libdnnl-dev
+# only Recommends it.
 set -euo pipefail
 packages=(
   build-essential cmake pkg-config git
-  libprotobuf-dev protobuf-compiler libonnx-dev libdnnl-dev
+  libprotobuf-dev protobuf-compiler libonnx-dev libdnnl-dev ocl-icd-opencl-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev libstb-dev libpng-dev libjpeg-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist gnuplot-nox
