@@ -10,17 +10,17 @@
 # Fig. 4 analogue: weight histograms of the 6-bit (high) layers before (Q(W)) and after
 #   (c_j * Q(W)[:, j]) DF-MPC compensation, MP2/6, with the FP32 weights;
 #   fig4_<model>.png, fig4_<model>_{hist,hist_fp32,means}.dat (--stats keep), and the same
-#   with suffix _ratio for --stats ratio when this dfmpc build offers it.
+#   with suffix _joint+mmse for --stats joint+mmse when this dfmpc build offers it.
 # Fig. 3 analogue: top-1 against lambda1 in {0, 0.1, ..., 1.0, 2.0}, MP3/6 and MP2/6,
 #   --method dfmpc, with --method none and FP32 as horizontal lines; evaluated on the FIRST
 #   $LIMIT (2,000) CIFAR-10 test images only: a picture of sensitivity, not a tuning step.
 #   fig3_<stats>.png, fig3_<stats>_<model>.dat; every evaluation is a row of fig3_runs.tsv
-#   and is not repeated on the next run. --stats keep always; --stats ratio too when this
+#   and is not repeated on the next run. --stats keep always; --stats joint+mmse too when this
 #   dfmpc build offers it (skipped with a message otherwise).
 #
 # Environment: DFMPC (binary, default build/dfmpc), DFMPC_SHARED (default ../shared, holding
 # models/ and data/), PYTHON (default /usr/bin/python3, needs numpy + onnx), LIMIT (2000),
-# MODELS (resnet20,resnet56), STATS (keep ratio: the --stats values drawn).
+# MODELS (resnet20,resnet56), STATS (keep joint+mmse: the --stats values drawn).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -53,7 +53,7 @@ skipped() {
 }
 
 # Fig. 4: needs only quantize (seconds).
-for stats in ${STATS:-keep ratio}; do
+for stats in ${STATS:-keep joint+mmse}; do
   for model in ${models//,/ }; do
     rc=0
     "$python" "$scripts/fig4_hist.py" "${common[@]}" --model "$model" --bits 2/6 \
@@ -68,7 +68,7 @@ done
 extra=()
 [[ ${FORCE:-0} == 1 ]] && extra+=(--force)
 [[ ${FIG3_PLOT_ONLY:-0} == 1 ]] && extra+=(--plot-only)
-for stats in ${STATS:-keep ratio}; do
+for stats in ${STATS:-keep joint+mmse}; do
   rc=0
   "$python" "$scripts/fig3_lambda.py" "${common[@]}" --stats "$stats" --limit "$limit" \
     --models "$models" ${extra[@]+"${extra[@]}"} || rc=$?

@@ -13,7 +13,7 @@
 #           process (Python start-up and `import torch` included) and in-process seconds;
 # in the settings
 #   default       dfmpc's defaults (SQuant, joint+mmse statistics repair) | torch: RTN 2/6 + ratio
-#   rtn+ratio     --quantizer rtn --stats ratio: the torch script's work   | torch: the same
+#   rtn keep      --quantizer rtn --stats keep: the same work in both tools | torch: RTN 2/6, keep
 #   stats keep    --stats keep (weights only)                              | torch: RTN 2/6, keep
 #   bits 6        --bits 6                                                  | torch: RTN 6 + ratio
 # Every repetition runs every (model, setting) with both tools back to back, so ratios compare
@@ -42,10 +42,10 @@ RAW="$WORK/raw.jsonl"
 : > "$RAW"
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 
-declare -A DFMPC_ARGS=([default]="" [rtn+ratio]="--quantizer rtn --stats ratio" [stats keep]="--stats keep" [bits 6]="--bits 6")
-declare -A TORCH_ARGS=([default]="--bits 2/6 --stats ratio" [rtn+ratio]="--bits 2/6 --stats ratio"
+declare -A DFMPC_ARGS=([default]="" [rtn keep]="--quantizer rtn --stats keep" [stats keep]="--stats keep" [bits 6]="--bits 6")
+declare -A TORCH_ARGS=([default]="--bits 2/6 --stats ratio" [rtn keep]="--bits 2/6 --stats keep"
                        [stats keep]="--bits 2/6 --stats keep" [bits 6]="--bits 6 --stats ratio")
-SETTINGS=("default" "rtn+ratio" "stats keep" "bits 6")
+SETTINGS=("default" "rtn keep" "stats keep" "bits 6")
 
 now() { date +%s.%N; }
 record() {  # tool model setting wall json
@@ -110,11 +110,11 @@ out.append(f"- dfmpc: `{dfmpc_bin} quantize MODEL -o OUT --json [setting]`; torc
            f"`/usr/bin/python3 bench/quant_speed_torch.py MODEL OUT [setting]` (PyTorch on {threads} thread(s), "
            "its OpenMP default here)")
 out.append("- settings: *default* = dfmpc's defaults (SQuant per channel, joint+mmse statistics repair), torch "
-           "RTN + ratio BN update; *rtn+ratio* = `--quantizer rtn --stats ratio`, the torch script's own work; "
+           "RTN + ratio BN update; *rtn keep* = `--quantizer rtn --stats keep`, the same work in both tools; "
            "*stats keep* = weights only; *bits 6* = `--bits 6` (torch: RTN 6 bits + ratio)\n")
 out.append("| model | setting | dfmpc process | dfmpc in-process | dfmpc quantize | torch process | torch in-process | torch quantize | in-process torch/dfmpc | quantize torch/dfmpc |")
 out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-settings = ["default", "rtn+ratio", "stats keep", "bits 6"]
+settings = ["default", "rtn keep", "stats keep", "bits 6"]
 for model in ["resnet56", "resnet50"]:
     for s in settings:
         d, t = runs.get((model, s, "dfmpc")), runs.get((model, s, "torch"))

@@ -28,7 +28,7 @@ struct Row {
   bool fp32 = false;
 };
 
-QuantizeConfig make(Method m, int low, int high, const std::string& stats, std::optional<Granularity> g = Granularity::per_tensor,
+QuantizeConfig make(Method m, int low, int high, StatsRepair stats, std::optional<Granularity> g = Granularity::per_tensor,
                     bool compensate = false) {
   QuantizeConfig c;
   c.compensate = compensate;
@@ -55,7 +55,7 @@ QuantizeConfig with(QuantizeConfig c, const std::function<void(QuantizeConfig&)>
 
 // The variance repair of the default on BN models, for the ablation's "paper quantizers"
 // steps (shown on BN-folded models too, where the default is the mean repair alone).
-std::string default_variance_mode() { return default_stats_mode(Method::dfmpc, true); }
+StatsRepair default_variance_mode() { return default_stats_mode(Method::dfmpc, true); }
 
 std::vector<Row> suite_rows(const std::string& suite) {
   std::vector<Row> rows;
@@ -64,24 +64,24 @@ std::vector<Row> suite_rows(const std::string& suite) {
   if (suite == "demo") {
     rows.push_back({"FP32", {}, true});
     for (auto [lo, hi] : {std::pair{2, 6}, std::pair{3, 6}, std::pair{6, 6}}) {
-      rows.push_back({"Original", make(Method::none, lo, hi, "keep")});
-      rows.push_back({"DF-MPC literal (Eq. 27)", make(Method::dfmpc, lo, hi, "keep", Granularity::per_tensor, true)});
+      rows.push_back({"Original", make(Method::none, lo, hi, StatsRepair::keep)});
+      rows.push_back({"DF-MPC literal (Eq. 27)", make(Method::dfmpc, lo, hi, StatsRepair::keep, Granularity::per_tensor, true)});
       rows.push_back({"dfmpc default", dfmpc_default(lo, hi)});
     }
   } else if (suite == "crosscheck") {
     rows.push_back({"FP32", {}, true});
     for (auto [lo, hi] : mp) {
-      rows.push_back({"Original", make(Method::none, lo, hi, "keep")});
-      rows.push_back({"DF-MPC literal", make(Method::dfmpc, lo, hi, "keep", Granularity::per_tensor, true)});
+      rows.push_back({"Original", make(Method::none, lo, hi, StatsRepair::keep)});
+      rows.push_back({"DF-MPC literal", make(Method::dfmpc, lo, hi, StatsRepair::keep, Granularity::per_tensor, true)});
     }
   } else if (suite == "ablation") {
     // Each step adds one thing to the one above (docs/decisions.md section 6).
-    const std::string v = default_variance_mode();
+    const StatsRepair v = default_variance_mode();
     rows.push_back({"FP32", {}, true});
     for (auto [lo, hi] : mp) {
-      rows.push_back({"Original", make(Method::none, lo, hi, "keep")});
-      rows.push_back({"DF-MPC literal (Eq. 27 c)", make(Method::dfmpc, lo, hi, "keep", Granularity::per_tensor, true)});
-      rows.push_back({"pairing + mean repair", make(Method::dfmpc, lo, hi, "mean")});
+      rows.push_back({"Original", make(Method::none, lo, hi, StatsRepair::keep)});
+      rows.push_back({"DF-MPC literal (Eq. 27 c)", make(Method::dfmpc, lo, hi, StatsRepair::keep, Granularity::per_tensor, true)});
+      rows.push_back({"pairing + mean repair", make(Method::dfmpc, lo, hi, StatsRepair::mean)});
       rows.push_back({"+ variance repair", make(Method::dfmpc, lo, hi, v)});
       rows.push_back({"+ Eq. 27 c with repaired stats", make(Method::dfmpc, lo, hi, v, Granularity::per_tensor, true)});
       rows.push_back({"+ least-squares grid per channel", with(dfmpc_default(lo, hi), [](QuantizeConfig& c) { c.quantizer = "mse"; })});
@@ -97,21 +97,21 @@ std::vector<Row> suite_rows(const std::string& suite) {
     for (int b : {8, 6, 4}) {
       for (Granularity g : {Granularity::per_tensor, pc}) {
         const std::string gs = g == Granularity::per_tensor ? " per-tensor" : " per-channel";
-        rows.push_back({"rtn" + gs, make(Method::rtn, b, b, "keep", g)});
-        rows.push_back({"omse" + gs, make(Method::omse, b, b, "keep", g)});
+        rows.push_back({"rtn" + gs, make(Method::rtn, b, b, StatsRepair::keep, g)});
+        rows.push_back({"omse" + gs, make(Method::omse, b, b, StatsRepair::keep, g)});
         rows.push_back({"dfq" + gs, make(Method::dfq, b, b, default_stats_mode(Method::dfq), g)});
       }
-      rows.push_back({"squant per-channel", make(Method::squant, b, b, "keep", pc)});
+      rows.push_back({"squant per-channel", make(Method::squant, b, b, StatsRepair::keep, pc)});
       rows.push_back({"dfmpc (default)", dfmpc_default(b, b)});
       compositions(b, b);
     }
     for (auto [lo, hi] : {std::pair{2, 6}, std::pair{3, 6}}) {
-      rows.push_back({"Original (paper)", make(Method::none, lo, hi, "keep")});
-      rows.push_back({"DF-MPC literal (paper)", make(Method::dfmpc, lo, hi, "keep", Granularity::per_tensor, true)});
-      rows.push_back({"rtn per-channel", make(Method::rtn, lo, hi, "keep", pc)});
-      rows.push_back({"omse per-channel", make(Method::omse, lo, hi, "keep", pc)});
+      rows.push_back({"Original (paper)", make(Method::none, lo, hi, StatsRepair::keep)});
+      rows.push_back({"DF-MPC literal (paper)", make(Method::dfmpc, lo, hi, StatsRepair::keep, Granularity::per_tensor, true)});
+      rows.push_back({"rtn per-channel", make(Method::rtn, lo, hi, StatsRepair::keep, pc)});
+      rows.push_back({"omse per-channel", make(Method::omse, lo, hi, StatsRepair::keep, pc)});
       rows.push_back({"dfq per-channel", make(Method::dfq, lo, hi, default_stats_mode(Method::dfq), pc)});
-      rows.push_back({"squant per-channel", make(Method::squant, lo, hi, "keep", pc)});
+      rows.push_back({"squant per-channel", make(Method::squant, lo, hi, StatsRepair::keep, pc)});
       rows.push_back({"dfmpc (default)", dfmpc_default(lo, hi)});
       compositions(lo, hi);
     }
@@ -129,7 +129,7 @@ std::string bits_label(const QuantizeConfig& c) {
 std::string config_label(const QuantizeConfig& requested, const Graph& model) {
   const QuantizeConfig c = resolve_defaults(requested, model);
   std::string s = fmt::format("{} {} {} stats {}", method_name(c.method), c.quantizer,
-                              *c.granularity == Granularity::per_channel ? "channel" : "tensor", c.stats);
+                              *c.granularity == Granularity::per_channel ? "channel" : "tensor", stats_repair_name(*c.stats));
   if (c.method == Method::dfmpc && *c.compensate) s += " c eq27";
   if (*c.equalize && c.method != Method::dfq) s += " cle";
   return s;

@@ -59,7 +59,7 @@ nlohmann::json report_json(const QuantizeFlags& f, const QuantizeConfig& cfg, co
   }
   nlohmann::json r{{"model", f.model}, {"output", f.out}, {"method", method_name(cfg.method)},
                    {"bits", {{"low", cfg.low_bits}, {"high", cfg.high_bits}, {"edge", cfg.edge_bits}}},
-                   {"lambda1", cfg.lambda1}, {"lambda2", cfg.lambda2}, {"stats", cfg.stats},
+                   {"lambda1", cfg.lambda1}, {"lambda2", cfg.lambda2}, {"stats", stats_repair_name(*cfg.stats)},
                    {"quantizer", cfg.quantizer}, {"cle", *cfg.equalize},
                    {"granularity", cfg.granularity == Granularity::per_channel ? "channel" : "tensor"},
                    {"compensation", cfg.method == Method::dfmpc && *cfg.compensate ? "eq27" : "off"},
@@ -90,7 +90,13 @@ void run_quantize(const QuantizeFlags& f) {
   cfg.edge_bits = f.edge_bits;
   cfg.lambda1 = f.lambda1;
   cfg.lambda2 = f.lambda2;
-  cfg.stats = f.stats;
+  if (f.stats != "auto") {
+    try {
+      cfg.stats = stats_repair_from_name(f.stats);
+    } catch (const std::invalid_argument& e) {
+      throw CLI::ValidationError("--stats", e.what());
+    }
+  }
   if (!f.compensation.empty()) cfg.compensate = f.compensation == "eq27";
   if (f.granularity != "auto") cfg.granularity = f.granularity == "channel" ? Granularity::per_channel : Granularity::per_tensor;
   cfg.quantizer = f.quantizer;
@@ -133,7 +139,7 @@ void run_quantize(const QuantizeFlags& f) {
                l.compensated ? fmt::format("{:.3f}/{:.3f}/{:.3f}", l.c_min, l.c_mean, l.c_max) : "");
   fmt::print("\nmethod {} (quantizer {} per {}, compensation {}) bits {}/{} edge {} stats {}: {:.3f} MB -> {:.3f} MB at true bit widths, {:.1f} ms\n",
              method_name(cfg.method), cfg.quantizer, cfg.granularity == Granularity::per_channel ? "channel" : "tensor",
-             cfg.method == Method::dfmpc && *cfg.compensate ? "eq27" : "off", cfg.low_bits, cfg.high_bits, cfg.edge_bits, cfg.stats, m.report.fp32_bytes / 1e6,
+             cfg.method == Method::dfmpc && *cfg.compensate ? "eq27" : "off", cfg.low_bits, cfg.high_bits, cfg.edge_bits, stats_repair_name(*cfg.stats), m.report.fp32_bytes / 1e6,
              m.report.quantized_bytes / 1e6, m.report.seconds * 1e3);
   fmt::print("wrote {} (load {:.1f} ms, write {:.1f} ms)\n", f.out, io.load * 1e3, io.write * 1e3);
   if (packed_bytes >= 0) fmt::print("wrote {} ({} bytes)\n", f.packed, packed_bytes);
@@ -155,9 +161,9 @@ void register_quantize(CLI::App& app) {
   cmd->add_option("--lambda1", f->lambda1, "DF-MPC lambda1 (Eq. 27)")->capture_default_str();
   cmd->add_option("--lambda2", f->lambda2, "DF-MPC lambda2 (Eq. 27)")->capture_default_str();
   cmd->add_option("--stats", f->stats,
-                 "BN statistics of the quantized model: keep (the paper's literal reading), mean, additive, noise, "
-                 "ratio, fitted, split, joint, covariance (each optionally +mmse); auto = the method's default "
-                 "(docs/decisions.md section 6)")
+                 "BN statistics of the quantized model: " + stats_repair_names() +
+                     " (keep = the paper's literal reading); auto = the method's default (docs/decisions.md "
+                     "section 6, docs/statistics.md)")
       ->capture_default_str();
   cmd->add_option("--compensation", f->compensation,
                  "dfmpc: eq27 folds the paper's closed-form c_j, off keeps pairing + statistics only "

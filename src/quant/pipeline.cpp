@@ -12,7 +12,6 @@
 #include "passes/fold_batchnorm.h"
 #include "passes/pairing.h"
 #include "quant/compensation/compensation.h"
-#include "quant/stats_bridge.h"
 #include "runtime/kernels/thread_pool.h"
 
 namespace dfmpc {
@@ -202,10 +201,10 @@ Granularity default_granularity(Method m) {
   return m == Method::dfmpc || m == Method::squant ? Granularity::per_channel : Granularity::per_tensor;
 }
 
-std::string default_stats_mode(Method m, bool bn_model) {
-  if (m == Method::dfq) return "mean";  // DFQ's analytic bias correction
-  if (m == Method::dfmpc) return bn_model ? "joint+mmse" : "mean";
-  return "keep";
+StatsRepair default_stats_mode(Method m, bool bn_model) {
+  if (m == Method::dfq) return StatsRepair::mean;  // DFQ's analytic bias correction
+  if (m == Method::dfmpc) return bn_model ? StatsRepair::joint_mmse : StatsRepair::mean;
+  return StatsRepair::keep;
 }
 
 int64_t quantized_tensor_bytes(const QuantizedTensor& t) {
@@ -226,7 +225,7 @@ QuantizeConfig resolve_defaults(QuantizeConfig cfg, const Graph& model) {
   const bool bn_model = std::any_of(model.nodes.begin(), model.nodes.end(),
                                     [](const Node& n) { return n.op == "BatchNormalization"; });
   if (!cfg.granularity) cfg.granularity = default_granularity(cfg.method);
-  if (cfg.stats == "auto") cfg.stats = default_stats_mode(cfg.method, bn_model);
+  if (!cfg.stats) cfg.stats = default_stats_mode(cfg.method, bn_model);
   if (cfg.quantizer == "auto") cfg.quantizer = default_quantizer(cfg.method);
   if (!cfg.compensate) cfg.compensate = kDefaultCompensation;
   if (!cfg.equalize) cfg.equalize = cfg.method == Method::dfq;
@@ -265,7 +264,7 @@ QuantizedModel quantize_model(const Graph& original, const QuantizeConfig& reque
     report_of[a.node] = m.report.layers.size();
     m.report.layers.push_back(rep);
   }
-  if (cfg.stats != "keep") repair_bn_statistics(fp, m, cfg.stats);
+  repair_statistics(fp, m.graph, *cfg.stats);
   if (cfg.method == Method::dfmpc && *cfg.compensate)
     for (const auto& p : plan.pairs) fold_compensation(m, fp, p, cfg, m.report.layers[report_of.at(p.low)]);
   for (auto& rep : m.report.layers) {

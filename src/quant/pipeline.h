@@ -8,6 +8,7 @@
 
 #include "ir/graph.h"
 #include "quant/quantizers/quant_scheme.h"
+#include "quant/stats/repair.h"
 
 namespace dfmpc {
 
@@ -29,9 +30,8 @@ struct QuantizeConfig {
   std::optional<bool> equalize;
   bool asymmetric = false;  // rtn: asymmetric min/max grid instead of symmetric
   double lambda1 = 0.5, lambda2 = 0.0;
-  // BN statistics of the quantized model: keep | mean | ratio | joint+mmse | ... (repair.h);
-  // "auto": default_stats_mode(method).
-  std::string stats = "auto";
+  // BN statistics of the quantized model (repair.h); unset: default_stats_mode(method).
+  std::optional<StatsRepair> stats;
   // dfmpc: fold the Eq. 27 coefficients c_j (false: pairing + statistics only); unset:
   // kDefaultCompensation.
   std::optional<bool> compensate;
@@ -66,7 +66,7 @@ struct QuantizedModel {
 
 // The statistics mode a method uses unless told otherwise (docs/decisions.md section 6);
 // bn_model: the model keeps BatchNormalization nodes (false: BN folded into the convs).
-std::string default_stats_mode(Method m, bool bn_model = true);
+StatsRepair default_stats_mode(Method m, bool bn_model = true);
 // The weight grid and scale granularity a method uses unless told otherwise
 // (docs/decisions.md section 3).
 std::string default_quantizer(Method m);

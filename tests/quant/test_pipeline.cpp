@@ -96,7 +96,7 @@ TEST(Compensation, ExactWeightsGiveCoefficientOne) {
 Graph on_grid(const Graph& g, const QuantizeConfig& cfg) {
   QuantizeConfig none = resolve_defaults(cfg, g);
   none.method = Method::none;
-  none.stats = "keep";
+  none.stats = StatsRepair::keep;
   return quantize_model(g, none).graph;
 }
 

@@ -83,7 +83,7 @@ std::vector<double> per_channel(const Node& n, const Tensor& t, int64_t C) {
 struct Ctx {
   const Graph& fp;
   Graph& q;
-  const RepairOptions& opt;
+  const MomentOptions& moments;
   bool repair;
   RepairReport* report;
   std::map<std::string, Shape> shapes;
@@ -111,36 +111,6 @@ void add_report(Ctx& cx, LayerRepair lr, const std::vector<double>& shift_over_s
   cx.report->layers.push_back(lr);
 }
 
-// joint_conv_terms(), also under a correlated input model: then from conv_moment_terms()
-// of the effective signal weights X = W^ diag(a) (rounded to float).
-JointConvTerms layer_terms(const ConvGeom& geom, std::span<const float> w, std::span<const float> q, const JM& x,
-                           const std::vector<double>& a, const std::vector<double>& noise,
-                           const InputCorrelation& corr, bool border) {
-  const ChannelMoments sig{x.m, x.v}, nz{x.mq, noise};
-  if (!corr.any()) return joint_conv_terms(geom, w, q, sig, a, nz, border);
-  const int64_t O = geom.c_out, Ig = geom.c_in / geom.groups, K = geom.kh * geom.kw;
-  std::vector<float> xw(q.size());
-  for (int64_t o = 0; o < O; ++o) {
-    const int64_t g = o / (O / geom.groups);
-    for (int64_t i = 0; i < Ig; ++i)
-      for (int64_t k = 0; k < K; ++k) {
-        const size_t e = static_cast<size_t>((o * Ig + i) * K + k);
-        xw[e] = static_cast<float>(q[e] * a[g * Ig + i]);
-      }
-  }
-  const ConvMomentTerms tww = conv_moment_terms(geom, w, w, sig, border);
-  const ConvMomentTerms txw = conv_moment_terms(geom, xw, w, sig, border);
-  const ConvMomentTerms txx = conv_moment_terms(geom, xw, xw, sig, border);
-  const ConvMomentTerms tn = conv_moment_terms(geom, q, q, nz, border);
-  JointConvTerms t{tww.mean1, {}, {}, {}, tn.mean1, tn.diag};
-  for (int64_t o = 0; o < O; ++o) {
-    t.var_w.push_back(tww.covariance(o, corr));
-    t.cov_xw.push_back(txw.covariance(o, corr));
-    t.var_x.push_back(txx.covariance(o, corr));
-  }
-  return t;
-}
-
 // Conv / Gemm node k of q.
 JM weight_layer(Ctx& cx, int k, const JM& x) {
   const Node qn = cx.q.nodes[k];
@@ -150,7 +120,6 @@ JM weight_layer(Ctx& cx, int k, const JM& x) {
   vq.geom = vw.geom;
   const ConvGeom& geom = vw.geom;
   const int64_t O = geom.c_out;
-  const bool border = cx.opt.moments.border_correction;
   auto bias_of = [&](const Graph& g, const Node& n) {
     std::vector<double> b(O, 0.0);
     if (n.inputs.size() > 2 && !n.inputs[2].empty()) {
@@ -161,7 +130,7 @@ JM weight_layer(Ctx& cx, int k, const JM& x) {
     return b;
   };
   const std::vector<double> bf = bias_of(cx.fp, fn), bq = bias_of(cx.q, qn);
-  const bool same_w = treat_as_unquantized(vw.w, vq.w, cx.opt.min_rel_error) && bf == bq;
+  const bool same_w = bit_equal(vw.w, vq.w) && bf == bq;
 
   // x^ = a x + n per input channel.
   std::vector<double> a(geom.c_in), noise(geom.c_in);
@@ -169,10 +138,9 @@ JM weight_layer(Ctx& cx, int k, const JM& x) {
     a[i] = x.v[i] > 0 ? x.c[i] / x.v[i] : 0.0;
     noise[i] = std::max(0.0, x.vq[i] - a[i] * x.c[i]);
   }
-  const InputCorrelation corr = cx.opt.moments.correlation;
-  const JointConvTerms t = layer_terms(geom, vw.w, vq.w, x, a, noise, corr, border);
+  const JointConvTerms t = joint_conv_terms(geom, vw.w, vq.w, {x.m, x.v}, a, {x.mq, noise});
   // FP variance: the following BN's running variance when there is one (the truth),
-  // otherwise the model (configured correlation; diagonal by default).
+  // otherwise the (diagonal) model.
   const int bn = following_bn(cx.fp, fn.outputs[0]);
   std::vector<double> v(O), m(O);
   LayerRepair lr;
@@ -190,7 +158,7 @@ JM weight_layer(Ctx& cx, int k, const JM& x) {
   // Effective signal weights X = W^ diag(a) = b W + E per output channel, b in the model's
   // metric: the part along W keeps the FP (correlated) structure, so its variance is b^2
   // times the true FP variance v; the residual E and the input noise are noise-like, for
-  // which the model (diagonal by default) is unbiased.
+  // which the diagonal model is unbiased.
   JM r;
   for (int64_t o = 0; o < O; ++o) {
     const double vw = t.var_w[o], cxw = t.cov_xw[o], vxx = t.var_x[o];
@@ -202,31 +170,20 @@ JM weight_layer(Ctx& cx, int k, const JM& x) {
   }
   r.exact = false;
 
-  const bool repairable = qn.op == "Conv" || cx.opt.gemm;
-  if (bn < 0 && cx.repair && repairable) {
-    // No BN to carry the statistics: bias and per-channel scale around the FP mean.
-    std::vector<double> s(O), shift(O), rel(O), ratio(O);
+  if (bn < 0 && cx.repair) {
+    // No BN to carry the statistics: the mean correction goes into the bias; the variance
+    // is left alone (a per-channel weight scale around the modelled FP mean measured worse,
+    // docs/decisions.md section 6).
+    std::vector<double> shift(O), rel(O), ratio(O, 1.0);
     for (int64_t o = 0; o < O; ++o) {
-      shift[o] = cx.opt.mean ? r.mq[o] - r.m[o] : 0.0;
-      double rr = r.v[o] > 0 ? r.vq[o] / r.v[o] : (r.vq[o] > 0 ? cx.rmax : 1.0);  // sigma^2 new / old
-      if (!std::isfinite(rr) || r.vq[o] <= 0) rr = 1.0;
-      rr = std::clamp(rr, cx.rmin, cx.rmax);
-      ratio[o] = rr;
-      s[o] = cx.opt.bnless_variance ? 1.0 / std::sqrt(rr) : 1.0;
+      shift[o] = r.mq[o] - r.m[o];
       rel[o] = r.v[o] > 0 ? shift[o] / std::sqrt(r.v[o]) : 0.0;
     }
-    scale_layer(cx.q, k, vq, s, shift, m);
-    for (int64_t o = 0; o < O; ++o) {
-      r.mq[o] = s[o] * (r.mq[o] - shift[o]) + (1.0 - s[o]) * m[o];
-      r.vq[o] *= s[o] * s[o];
-      r.c[o] *= s[o];
-    }
+    shift_bias(cx.q, k, shift);
+    for (int64_t o = 0; o < O; ++o) r.mq[o] -= shift[o];
     lr.node = qn.name;
     lr.target = qn.name;
     lr.folded = true;
-    lr.weight_scale_min = *std::min_element(s.begin(), s.end());
-    lr.weight_scale_max = *std::max_element(s.begin(), s.end());
-    if (cx.report && (lr.weight_scale_min != 1.0 || lr.weight_scale_max != 1.0)) cx.report->weights_off_grid = true;
     add_report(cx, lr, rel, ratio);
   }
   return r;
@@ -257,12 +214,12 @@ JM batch_norm(Ctx& cx, int k, const JM& x) {
       const double s2 = double(var[c]) + eps;
       const double shift = x.mq[c] - x.m[c];
       double rr = x.v[c] > 0 ? x.vq[c] / x.v[c] : (x.vq[c] > 0 ? cx.rmax : 1.0);
-      if (cx.opt.gain == GainRepair::mmse && x.c[c] > 0) rr = (x.vq[c] / x.c[c]) * (x.vq[c] / x.c[c]);
+      if (x.c[c] > 0) rr = (x.vq[c] / x.c[c]) * (x.vq[c] / x.c[c]);
       if (!std::isfinite(rr) || x.vq[c] <= 0) rr = 1.0;
       rr = std::clamp(rr, cx.rmin, cx.rmax);
       ratio[c] = rr;
-      rel[c] = cx.opt.mean ? shift / std::sqrt(s2) : 0.0;
-      if (cx.opt.mean) qm[c] = static_cast<float>(mu[c] + shift);
+      rel[c] = shift / std::sqrt(s2);
+      qm[c] = static_cast<float>(mu[c] + shift);
       qv[c] = static_cast<float>(std::max(0.0, s2 * rr - eps));
     }
     LayerRepair lr;
@@ -323,16 +280,16 @@ JM activation(const Node& n, const Graph& g, const JM& x) {
 
 }  // namespace
 
-std::map<std::string, JointMoments> propagate_joint(const Graph& fp, Graph& q, const RepairOptions& opt,
+std::map<std::string, JointMoments> propagate_joint(const Graph& fp, Graph& q, const MomentOptions& opt,
                                                     bool repair, RepairReport* report) {
   constexpr int64_t batch = 2;
-  Ctx cx{fp, q, opt, repair, report, infer_shapes(fp, batch), {}, opt.min_var_ratio, opt.max_var_ratio};
+  Ctx cx{fp, q, opt, repair, report, infer_shapes(fp, batch), {}, k_min_var_ratio, k_max_var_ratio};
   for (size_t k = 0; k < fp.nodes.size(); ++k) cx.fp_index[fp.nodes[k].name] = static_cast<int>(k);
   std::map<std::string, JM> mom;
   for (const auto& in : fp.inputs) {
     const int64_t C = channels_of(cx.shape(in.name));
-    const auto& om = opt.moments.input_mean;
-    const auto& ov = opt.moments.input_var;
+    const auto& om = opt.input_mean;
+    const auto& ov = opt.input_var;
     std::vector<double> m(C), v(C);
     for (int64_t c = 0; c < C; ++c) {
       m[c] = om.size() == 1 ? om[0] : om.at(c);
@@ -419,11 +376,8 @@ std::map<std::string, JointMoments> propagate_joint(const Graph& fp, Graph& q, c
       const PoolGeom pg = pool_geom(n, cx.shape(n.inputs[0]));
       const int kk = static_cast<int>(pg.kh * pg.kw);
       for (int64_t c = 0; c < C; ++c) {
-        GaussMoments f{x.m[c], x.v[c]}, fq{x.mq[c], x.vq[c]};
-        if (cx.opt.moments.maxpool == MaxPoolModel::equicorrelated) {
-          f = max_of_normals_moments(x.m[c], std::sqrt(x.v[c]), kk, cx.opt.moments.maxpool_rho);
-          fq = max_of_normals_moments(x.mq[c], std::sqrt(x.vq[c]), kk, cx.opt.moments.maxpool_rho);
-        }
+        const GaussMoments f = max_of_normals_moments(x.m[c], std::sqrt(x.v[c]), kk, k_maxpool_rho);
+        const GaussMoments fq = max_of_normals_moments(x.mq[c], std::sqrt(x.vq[c]), kk, k_maxpool_rho);
         const double r = x.v[c] > 0 && x.vq[c] > 0 ? x.c[c] / std::sqrt(x.v[c] * x.vq[c]) : 0.0;
         push(y, f.mean, f.var, fq.mean, fq.var, x.exact ? f.var : r * std::sqrt(f.var * fq.var));
       }
@@ -431,12 +385,10 @@ std::map<std::string, JointMoments> propagate_joint(const Graph& fp, Graph& q, c
     } else if (n.op == "AveragePool" || n.op == "GlobalAveragePool") {
       need_first();
       const Shape& si = cx.shape(n.inputs[0]);
-      double window = 1.0, valid = 1.0;
-      if (n.op == "GlobalAveragePool") {
-        window = static_cast<double>(inner_of(si));
-      } else {
+      double valid = 1.0;
+      if (n.op == "AveragePool") {
         const PoolGeom pg = pool_geom(n, si);
-        window = static_cast<double>(pg.kh * pg.kw);
+        const double window = static_cast<double>(pg.kh * pg.kw);
         if (n.attr_i("count_include_pad", 0) != 0) {
           double acc = 0;
           for (int64_t oh = 0; oh < pg.oh; ++oh)
@@ -452,9 +404,7 @@ std::map<std::string, JointMoments> propagate_joint(const Graph& fp, Graph& q, c
           valid = acc / static_cast<double>(pg.oh * pg.ow) / window;
         }
       }
-      const double d = cx.opt.moments.pool_variance == PoolVariance::keep ? 1.0 : window;
-      for (int64_t c = 0; c < C; ++c)
-        push(y, valid * x.m[c], x.v[c] / d, valid * x.mq[c], x.vq[c] / d, x.c[c] / d);
+      for (int64_t c = 0; c < C; ++c) push(y, valid * x.m[c], x.v[c], valid * x.mq[c], x.vq[c], x.c[c]);
       y.exact = x.exact;
     } else if (n.op == "Flatten" || n.op == "Reshape" || n.op == "Squeeze" || n.op == "Unsqueeze") {
       need_first();

@@ -38,16 +38,10 @@ struct JointMoments {
 };
 
 // Propagates through fp and q together and, when `repair` is set, rewrites every BN (and,
-// without a BN, every Conv / Gemm bias and per-channel scale) whose predicted input
-// statistics differ from fp's, as RepairOptions says (mean, gain; the variance is always the
-// joint prediction). Returns the joint moments of every activation value of q (after repair).
-std::map<std::string, JointMoments> propagate_joint(const Graph& fp, Graph& q,
-                                                    const RepairOptions& opt, bool repair,
-                                                    RepairReport* report = nullptr);
-
-// VarianceRepair::covariance: repairs every BN / BN-less Conv that the covariance model
-// reaches; returns the names of the Conv / Gemm / BN nodes it handled (or passed exactly).
-std::set<std::string> repair_covariance(const Graph& fp, Graph& q, const RepairOptions& opt,
-                                        RepairReport* report);
+// without a BN, every Conv / Gemm bias) whose predicted input statistics differ from fp's:
+// the BN gets the predicted mean and the MMSE-gain variance. Returns the joint moments of
+// every activation value of q (after repair).
+std::map<std::string, JointMoments> propagate_joint(const Graph& fp, Graph& q, const MomentOptions& moments,
+                                                    bool repair, RepairReport* report = nullptr);
 
 }  // namespace dfmpc

@@ -17,18 +17,12 @@ inline bool bit_equal(std::span<const float> a, std::span<const float> b) {
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
-// True when q is w, or close enough to be left alone: ||q - w|| < min_rel_error ||w||.
-inline bool treat_as_unquantized(std::span<const float> w, std::span<const float> q, double min_rel_error) {
-  if (bit_equal(w, q)) return true;
-  if (!(min_rel_error > 0) || w.size() != q.size()) return false;
-  double e = 0, n = 0;
-  for (size_t k = 0; k < w.size(); ++k) {
-    const double d = double(q[k]) - w[k];
-    e += d * d;
-    n += double(w[k]) * w[k];
-  }
-  return e < min_rel_error * min_rel_error * n;
-}
+// sigma^2 new / old is clamped to [k_min_var_ratio, k_max_var_ratio]: a normaliser shrinks
+// to a tenth of its FP std at most, but may grow almost without bound — a channel whose FP
+// weights are all zero (gamma = 0 folded in) is pure quantization noise after DoReFa, whose
+// grid has no zero.
+constexpr double k_min_var_ratio = 1e-2;
+constexpr double k_max_var_ratio = 1e12;
 
 // The weights of a Conv ([O, I/g, kh, kw]) or a Gemm as [J, K] (alpha folded in), with the
 // geometry that lets conv_moment_terms() treat a Gemm as a 1x1 conv on a 1x1 image.
@@ -97,10 +91,9 @@ inline int following_bn(const Graph& q, const std::string& v) {
   return c[0];
 }
 
-// Writes a per-output-channel affine correction into a BN-less Conv / Gemm of q:
-// W' = s W, b' = s (b - shift) + (1 - s) m   (the bias input is created when absent).
-void scale_layer(Graph& q, int node, const LayerView& view, const std::vector<double>& s,
-                 const std::vector<double>& shift, const std::vector<double>& fp_mean);
+// Subtracts shift[o] from output channel o's bias of a BN-less Conv / Gemm of q (the bias
+// input is created when absent).
+void shift_bias(Graph& q, int node, const std::vector<double>& shift);
 
 // Fills lr's channel count and its |mean shift| / sigma and variance-ratio summaries.
 void summarize_channels(LayerRepair& lr, const std::vector<double>& shift_over_sigma,

@@ -217,22 +217,6 @@ ClassMoments over_classes(const std::vector<TapClass>& classes, const double* m1
   return r;
 }
 
-// sum_i v_i sum_k p_k (sum_{t in k} a[i, t]) (sum_{t in k} b[i, t]) for a row.
-double class_tap_products(const std::vector<TapClass>& classes, const double* v, const float* a, const float* b,
-                          int64_t Ig, int64_t K) {
-  double s = 0;
-  for (int64_t i = 0; i < Ig; ++i) {
-    double acc = 0;
-    for (const TapClass& k : classes) {
-      double sa = 0, sb = 0;
-      for (const int64_t t : k.taps) sa += a[i * K + t], sb += b[i * K + t];
-      acc += k.p * sa * sb;
-    }
-    s += v[i] * acc;
-  }
-  return s;
-}
-
 // Runs fn(g, o0, nb) over blocks of nb output channels [o0, o0 + nb) of each group on the
 // thread pool, each block worth a few hundred microseconds (small layers: one block).
 template <class F>
@@ -246,15 +230,15 @@ void for_row_blocks(const ConvGeom& geom, F&& fn) {
   });
 }
 
-// Per input channel of group g: E[x], sqrt(v), v, and pi_t v_i in the row layout.
+// Per input channel of group g: E[x], and pi_t v_i in the row layout.
 struct GroupMoments {
-  std::vector<double> ex, sd, v, pv;
+  std::vector<double> ex, pv;
 };
 GroupMoments group_moments(const ChannelMoments& in, const std::vector<double>& pi, int64_t g, int64_t Ig) {
   GroupMoments m;
   for (int64_t i = 0; i < Ig; ++i) {
     const double v = std::max(0.0, in.var[g * Ig + i]);
-    m.ex.push_back(in.mean[g * Ig + i]), m.sd.push_back(std::sqrt(v)), m.v.push_back(v);
+    m.ex.push_back(in.mean[g * Ig + i]);
     for (const double p : pi) m.pv.push_back(p * v);
   }
   return m;
@@ -264,7 +248,7 @@ GroupMoments group_moments(const ChannelMoments& in, const std::vector<double>& 
 
 ConvMomentTerms conv_moment_terms(const ConvGeom& geom, std::span<const float> w1,
                                   std::span<const float> w2, const ChannelMoments& in,
-                                  bool border_correction, bool correlation_terms) {
+                                  bool border_correction) {
   const int64_t O = geom.c_out, G = geom.groups, Ig = geom.c_in / G, K = geom.kh * geom.kw, n = Ig * K;
   if (static_cast<int64_t>(w1.size()) != O * n || w2.size() != w1.size())
     throw ModelError("conv_moment_terms: weight size does not match the geometry");
@@ -275,11 +259,10 @@ ConvMomentTerms conv_moment_terms(const ConvGeom& geom, std::span<const float> w
   for (int64_t g = 0; g < G; ++g) gm.push_back(group_moments(in, pi, g, Ig));
   ConvMomentTerms t;
   for (auto* v : {&t.mean1, &t.mean2, &t.diag, &t.between}) v->assign(O, 0.0);
-  for (auto* v : {&t.tapsum, &t.chansum}) v->assign(O, correlation_terms ? 0.0 : std::numeric_limits<double>::quiet_NaN());
   for_row_blocks(geom, [&](int64_t g, int64_t o0, int64_t nb) {
     const GroupMoments& m = gm[g];
-    std::vector<double> taps(static_cast<size_t>(4 * K));
-    double *m1 = taps.data(), *m2 = m1 + K, *c1 = m2 + K, *c2 = c1 + K;  // per-tap E[x] and sqrt(v) forms
+    std::vector<double> taps(static_cast<size_t>(2 * K));
+    double *m1 = taps.data(), *m2 = m1 + K;  // per-tap E[x] forms
     for (int64_t o = o0; o < o0 + nb; ++o) {
       const float* a = w1.data() + o * n;
       const float* b = w2.data() + o * n;
@@ -290,10 +273,6 @@ ConvMomentTerms conv_moment_terms(const ConvGeom& geom, std::span<const float> w
       t.mean2[o] = mean.mean2;
       t.between[o] = mean.cross - mean.mean1 * mean.mean2;
       t.diag[o] = weighted_dot(m.pv.data(), a, b, n);
-      if (!correlation_terms) continue;
-      tap_sums(m.sd.data(), a, Ig, K, c1), tap_sums(m.sd.data(), b, Ig, K, c2);
-      t.tapsum[o] = class_tap_products(classes, m.v.data(), a, b, Ig, K);
-      t.chansum[o] = over_classes(classes, c1, c2).cross;
     }
   });
   return t;
@@ -368,41 +347,14 @@ JointConvTerms joint_conv_terms(const ConvGeom& geom, std::span<const float> w, 
 
 ChannelMoments conv_moments(const ConvGeom& geom, std::span<const float> w,
                             std::span<const float> bias, const ChannelMoments& in,
-                            bool border_correction, const InputCorrelation& corr) {
-  const ConvMomentTerms t = conv_moment_terms(geom, w, w, in, border_correction, corr.any());
+                            bool border_correction) {
+  const ConvMomentTerms t = conv_moment_terms(geom, w, w, in, border_correction);
   ChannelMoments r;
   for (int64_t o = 0; o < geom.c_out; ++o) {
     r.mean.push_back(t.mean1[o] + (bias.empty() ? 0.0 : bias[o]));
-    r.var.push_back(std::max(0.0, t.covariance(o, corr)));
+    r.var.push_back(std::max(0.0, t.covariance(o)));
   }
   return r;
-}
-
-namespace {
-double rel_rms(const ConvMomentTerms& t, const std::vector<double>& target, const InputCorrelation& c) {
-  double e = 0;
-  for (size_t o = 0; o < target.size(); ++o) {
-    const double r = t.covariance(o, c) / target[o] - 1.0;
-    e += r * r;
-  }
-  return std::sqrt(e / static_cast<double>(std::max<size_t>(1, target.size())));
-}
-}  // namespace
-
-InputCorrelation fit_input_correlation(const ConvMomentTerms& t, const std::vector<double>& target,
-                                       double* fit_rel_rms, double* diag_rel_rms) {
-  InputCorrelation best;
-  const double d = rel_rms(t, target, {});
-  double e_best = d;
-  for (int a = 0; a < 100; ++a)
-    for (int b = 0; b <= a; ++b) {
-      const InputCorrelation c{a / 100.0, b / 100.0};
-      const double e = rel_rms(t, target, c);
-      if (e < e_best) e_best = e, best = c;
-    }
-  if (fit_rel_rms) *fit_rel_rms = e_best;
-  if (diag_rel_rms) *diag_rel_rms = d;
-  return best;
 }
 
 MomentMap propagate_moments(const Graph& g, const MomentOptions& opt) {
@@ -456,23 +408,14 @@ MomentMap propagate_moments(const Graph& g, const std::map<std::string, Shape>& 
       const ConvGeom geom = conv_node_geom(g, n, shapes);
       std::span<const float> bias;
       if (n.inputs.size() > 2 && !n.inputs[2].empty()) bias = g.constant(n.inputs[2]).f;
-      y = conv_moments(geom, g.constant(n.inputs[1]).f, bias, x, opt.border_correction, opt.correlation);
+      y = conv_moments(geom, g.constant(n.inputs[1]).f, bias, x);
     } else if (n.op == "BatchNormalization") {
       need_first();
       const auto& gam = g.constant(n.inputs.at(1)).f;
       const auto& bet = g.constant(n.inputs.at(2)).f;
-      const auto& mu = g.constant(n.inputs.at(3)).f;
-      const auto& var = g.constant(n.inputs.at(4)).f;
-      const double eps = n.attr_f("epsilon", 1e-5f);
       for (int64_t c = 0; c < C; ++c) {
-        if (opt.bn_resets) {
-          y.mean.push_back(bet[c]);
-          y.var.push_back(double(gam[c]) * gam[c]);
-        } else {
-          const double a = gam[c] / std::sqrt(double(var[c]) + eps);
-          y.mean.push_back(a * (x.mean[c] - mu[c]) + bet[c]);
-          y.var.push_back(a * a * x.var[c]);
-        }
+        y.mean.push_back(bet[c]);
+        y.var.push_back(double(gam[c]) * gam[c]);
       }
     } else if (n.op == "Relu" || n.op == "Clip") {
       need_first();
@@ -551,28 +494,23 @@ MomentMap propagate_moments(const Graph& g, const std::map<std::string, Shape>& 
       const int k = static_cast<int>(pg.kh * pg.kw);
       auto it = pre_act.find(n.inputs[0]);
       for (int64_t c = 0; c < C; ++c) {
-        GaussMoments m{x.mean[c], x.var[c]};
-        if (opt.maxpool == MaxPoolModel::equicorrelated) {
-          if (it != pre_act.end()) {  // max(f(z_i)) = f(max z_i) for monotone f
-            const ChannelMoments& z = it->second.in;
-            const GaussMoments mz = max_of_normals_moments(z.mean[c], std::sqrt(z.var[c]), k, opt.maxpool_rho);
-            m = clip_moments(mz.mean, std::sqrt(mz.var), it->second.lo, it->second.hi);
-          } else {
-            m = max_of_normals_moments(x.mean[c], std::sqrt(x.var[c]), k, opt.maxpool_rho);
-          }
+        GaussMoments m;
+        if (it != pre_act.end()) {  // max(f(z_i)) = f(max z_i) for monotone f
+          const ChannelMoments& z = it->second.in;
+          const GaussMoments mz = max_of_normals_moments(z.mean[c], std::sqrt(z.var[c]), k, k_maxpool_rho);
+          m = clip_moments(mz.mean, std::sqrt(mz.var), it->second.lo, it->second.hi);
+        } else {
+          m = max_of_normals_moments(x.mean[c], std::sqrt(x.var[c]), k, k_maxpool_rho);
         }
         y.mean.push_back(m.mean);
         y.var.push_back(m.var);
       }
     } else if (n.op == "AveragePool" || n.op == "GlobalAveragePool") {
       need_first();
-      const Shape& si = shape(n.inputs[0]);
-      double window = 1.0, valid = 1.0;
-      if (n.op == "GlobalAveragePool") {
-        window = static_cast<double>(inner_of(si));
-      } else {
-        const PoolGeom pg = pool_geom(n, si);
-        window = static_cast<double>(pg.kh * pg.kw);
+      double valid = 1.0;
+      if (n.op == "AveragePool") {
+        const PoolGeom pg = pool_geom(n, shape(n.inputs[0]));
+        const double window = static_cast<double>(pg.kh * pg.kw);
         if (n.attr_i("count_include_pad", 0) != 0) {  // zeros at the border pull the mean down
           const auto rows = tap_classes(pg.oh, pg.h, pg.kh, pg.sh, pg.pt, pg.dh, true, &n);
           const auto cols = tap_classes(pg.ow, pg.w, pg.kw, pg.sw, pg.pl, pg.dw, true, &n);
@@ -585,7 +523,7 @@ MomentMap propagate_moments(const Graph& g, const std::map<std::string, Shape>& 
       }
       for (int64_t c = 0; c < C; ++c) {
         y.mean.push_back(valid * x.mean[c]);
-        y.var.push_back(opt.pool_variance == PoolVariance::keep ? x.var[c] : x.var[c] / window);
+        y.var.push_back(x.var[c]);
       }
     } else if (n.op == "Flatten" || n.op == "Reshape" || n.op == "Squeeze" || n.op == "Unsqueeze") {
       need_first();
@@ -684,15 +622,12 @@ MomentMap propagate_moments(const Graph& g, const std::map<std::string, Shape>& 
         for (int64_t j = 0; j < J; ++j) bias[j] = beta * (b.size() == 1 ? b[0] : b.at(j));
       }
       for (int64_t j = 0; j < J; ++j) {
-        double m = 0, v = 0, ts = 0;
+        double m = 0, v = 0;
         for (int64_t k = 0; k < K; ++k) {
           const double w = alpha * B.f[tb ? j * K + k : k * J + j];
           m += w * x.mean[k];
           v += w * w * x.var[k];
-          ts += w * std::sqrt(std::max(0.0, x.var[k]));
         }
-        // Features as "channels": the channel correlation applies between features.
-        v = v + opt.correlation.channel * (ts * ts - v);
         y.mean.push_back(m + bias[j]);
         y.var.push_back(std::max(0.0, v));
       }
