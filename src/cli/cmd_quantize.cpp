@@ -100,20 +100,12 @@ void run_quantize(const QuantizeFlags& f) {
   if (!f.compensation.empty()) cfg.compensate = f.compensation == "eq27";
   if (f.granularity != "auto") cfg.granularity = f.granularity == "channel" ? Granularity::per_channel : Granularity::per_tensor;
   cfg.quantizer = f.quantizer;
-  if (cfg.quantizer != "auto" && cfg.quantizer != "paper" && cfg.quantizer != "mse" && cfg.quantizer != "rtn") {
-    QuantScheme scheme{};
-    try {
-      scheme = quant_scheme_from_name(cfg.quantizer);
-    } catch (const std::invalid_argument& e) {
-      throw CLI::ValidationError("--quantizer", e.what());
-    }
-    const auto& t = quant_scheme_traits(scheme);
-    for (int b : {cfg.low_bits, cfg.high_bits, cfg.edge_bits})
-      if (b < t.min_bits || b > t.max_bits)
-        throw CLI::ValidationError("--quantizer", fmt::format("{} supports {}..{} bits, but --bits {} / --edge-bits {} ask for {}",
-                                                             t.name, t.min_bits, t.max_bits, f.bits, cfg.edge_bits, b));
-  }
   cfg.asymmetric = f.asymmetric;
+  try {
+    check_quantizer(cfg);
+  } catch (const std::invalid_argument& e) {
+    throw CLI::ValidationError("--quantizer", e.what());
+  }
   if (f.cle != "auto") cfg.equalize = f.cle == "on";
   IoSeconds io;
   auto t0 = std::chrono::steady_clock::now();

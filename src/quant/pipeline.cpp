@@ -24,13 +24,6 @@ struct Assignment {
   QuantScheme scheme;
 };
 
-QuantScheme scheme_for(const QuantizeConfig& cfg, int bits) {
-  const std::string& q = cfg.quantizer;
-  if (q == "paper") return bits == 2 ? QuantScheme::twn : QuantScheme::dorefa;
-  if (q == "mse") return QuantScheme::dorefa_mse;  // all 2^k levels, 2 bits too (docs/decisions.md 3)
-  if (q == "rtn") return cfg.asymmetric ? QuantScheme::asym : QuantScheme::sym;
-  return quant_scheme_from_name(q);
-}
 
 std::vector<Assignment> bit_plan(const Graph& g, const PairingPlan& plan, const QuantizeConfig& cfg) {
   std::vector<Assignment> a;
@@ -194,6 +187,24 @@ std::string default_quantizer(Method m) {
     case Method::squant: return "squant";
   }
   throw std::logic_error("unknown method");
+}
+
+QuantScheme scheme_for(const QuantizeConfig& cfg, int bits) {
+  const std::string& q = cfg.quantizer;
+  if (q == "paper") return bits == 2 ? QuantScheme::twn : QuantScheme::dorefa;
+  if (q == "mse") return QuantScheme::dorefa_mse;  // all 2^k levels, 2 bits too (docs/decisions.md 3)
+  if (q == "rtn") return cfg.asymmetric ? QuantScheme::asym : QuantScheme::sym;
+  return quant_scheme_from_name(q);
+}
+
+void check_quantizer(const QuantizeConfig& cfg) {
+  if (cfg.quantizer == "auto") return;
+  for (int b : {cfg.low_bits, cfg.high_bits, cfg.edge_bits}) {
+    const auto& t = quant_scheme_traits(scheme_for(cfg, b));
+    if (b < t.min_bits || b > t.max_bits)
+      throw std::invalid_argument(std::string(t.name) + " supports " + std::to_string(t.min_bits) + ".." + std::to_string(t.max_bits) +
+                                  " bits, but " + std::to_string(b) + " bits were asked for (--bits / --edge-bits)");
+  }
 }
 
 Granularity default_granularity(Method m) {

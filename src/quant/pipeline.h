@@ -74,6 +74,13 @@ Granularity default_granularity(Method m);
 // Whether dfmpc folds Eq. 27's c by default (docs/decisions.md section 6).
 constexpr bool kDefaultCompensation = false;
 
+// The weight format a layer of `bits` gets under cfg.quantizer (the aliases paper / mse / rtn
+// or a registry name; not "auto"). Throws std::invalid_argument on an unknown name.
+QuantScheme scheme_for(const QuantizeConfig& cfg, int bits);
+// Throws std::invalid_argument naming the problem when cfg.quantizer is unknown or cannot
+// produce one of cfg's bit widths; "auto" always passes.
+void check_quantizer(const QuantizeConfig& cfg);
+
 // cfg with every "auto" / unset field replaced by the method's default for this model.
 QuantizeConfig resolve_defaults(QuantizeConfig cfg, const Graph& model);
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "ir/graph_edit.h"
 #include "quant/stats/gaussian_moments.h"
 #include "quant/stats/layer_view.h"
 #include "runtime/ops/conv_geom.h"
@@ -206,10 +207,8 @@ JM batch_norm(Ctx& cx, int k, const JM& x) {
 
   if (cx.repair) {
     std::vector<double> rel(C), ratio(C);
-    const std::string vm = own_initializer(cx.q, k, 3, "repaired_mean");
-    const std::string vv = own_initializer(cx.q, k, 4, "repaired_var");
-    auto& qm = cx.q.constant(vm).f;
-    auto& qv = cx.q.constant(vv).f;
+    auto& qm = own_constant(cx.q, k, 3).f;
+    auto& qv = own_constant(cx.q, k, 4).f;
     for (int64_t c = 0; c < C; ++c) {
       const double s2 = double(var[c]) + eps;
       const double shift = x.mq[c] - x.m[c];

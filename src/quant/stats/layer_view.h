@@ -67,18 +67,6 @@ inline LayerView view_of(const Graph& g, const Node& n, const std::map<std::stri
   return v;
 }
 
-// Makes input `input` of node `node` an initializer only that node reads (copying it when
-// another node shares it), so editing it is local; returns its name.
-inline std::string own_initializer(Graph& q, int node, size_t input, const std::string& tag) {
-  const std::string v = q.nodes[node].inputs[input];
-  if (q.consumers_of(v).size() <= 1) return v;
-  std::string fresh = q.nodes[node].name + "/" + tag;
-  while (q.initializers.count(fresh)) fresh += "_";
-  q.initializers[fresh] = q.constant(v);
-  q.nodes[node].inputs[input] = fresh;
-  return fresh;
-}
-
 // The BN reading value `v` as its only consumer (with constant parameters), or -1.
 inline int following_bn(const Graph& q, const std::string& v) {
   if (q.is_graph_output(v)) return -1;

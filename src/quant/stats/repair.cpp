@@ -7,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "ir/graph_edit.h"
 #include "quant/stats/joint_repair.h"
 #include "quant/stats/layer_view.h"
 #include "runtime/shape_inference.h"
@@ -57,22 +58,16 @@ void shift_bias(Graph& q, int k, const std::vector<double>& shift) {
   }
   std::vector<float> nb(O);
   for (int64_t o = 0; o < O; ++o) nb[o] = static_cast<float>(qb[o] - shift[o]);
-  // Write the bias (as a fresh [O] tensor when there was none, or it was broadcast).
-  std::string bname;
-  if (has_bias && q.constant(qn.inputs[2]).numel() == O && q.constant(qn.inputs[2]).is_f32()) {
-    bname = own_initializer(q, k, 2, "repaired_bias");
-  } else {
-    bname = qn.name + "/repaired_bias";
-    while (q.initializers.count(bname)) bname += "_";
-    q.initializers[bname] = Tensor::zeros({O});
-    if (q.nodes[k].inputs.size() < 3) q.nodes[k].inputs.resize(3);
-    q.nodes[k].inputs[2] = bname;
-  }
+  // The bias to write: this node's own [O] copy (a fresh one when there was none, or it was
+  // broadcast).
+  const bool own_shape = has_bias && q.constant(qn.inputs[2]).numel() == O && q.constant(qn.inputs[2]).is_f32();
+  if (!own_shape && has_bias) q.nodes[k].inputs[2].clear();
+  Tensor& bias = own_constant(q, k, 2, O);
   if (q.nodes[k].op == "Gemm") {
     if (beta == 0.0) q.nodes[k].attrs["beta"] = 1.0f, beta = 1.0;
     for (auto& x : nb) x = static_cast<float>(x / beta);
   }
-  q.constant(bname).f.assign(nb.begin(), nb.end());
+  bias.f.assign(nb.begin(), nb.end());
 }
 
 void summarize_channels(LayerRepair& lr, const std::vector<double>& shift_over_sigma,
@@ -154,9 +149,8 @@ RepairReport repair_means(const Graph& fp, Graph& q, const MomentOptions& moment
     lr.node = qn.name;
     if (bn >= 0) {
       lr.target = q.nodes[bn].name;
-      const std::string vm = own_initializer(q, bn, 3, "repaired_mean");
       const auto& fmu = fp.constant(fp.nodes[fp_index.at(lr.target)].inputs[3]).f;
-      auto& qm = q.constant(vm).f;
+      auto& qm = own_constant(q, bn, 3).f;
       for (int64_t o = 0; o < O; ++o) qm[o] = static_cast<float>(fmu[o] + shift[o]);
     } else {
       lr.folded = true;
