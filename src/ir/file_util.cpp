@@ -21,6 +21,10 @@ namespace dfmpc {
 // fixed table of slots, each claimed (0 -> 1), filled, and published (1 -> 2) by add() and
 // released (-> 0) after the file is renamed or removed. A handler that races with a release
 // unlinks a path that no longer exists, which is harmless.
+// While commit() renames a set of outputs, a signal is deferred until the set is complete, so an
+// interrupt never leaves one output of a command new and the other old. The handler publishes
+// the signal before it reads the commit count and commit() counts itself in before it reads the
+// signal (both sequentially consistent), so at least one of them sees the other.
 namespace {
 constexpr int kSlots = 64;            // far more outputs than one command has in flight
 constexpr size_t kMaxPath = 4096;     // PATH_MAX: longer paths cannot be opened anyway
@@ -30,6 +34,8 @@ struct Slot {
 };
 Slot g_slots[kSlots];
 const char* g_program = "dfmpc";
+std::atomic<int> g_signal{0};      // the interrupting signal, 0 = none yet
+std::atomic<int> g_committing{0};  // commit() calls renaming right now
 
 int list_temporary(const std::string& tmp) {
   if (tmp.size() >= kMaxPath) return -1;
@@ -48,7 +54,7 @@ void unlist_temporary(int slot) {
 }
 
 // Only async-signal-safe calls: unlink, write, sigaction, raise.
-extern "C" void remove_temporaries_and_reraise(int sig) {
+void remove_temporaries_and_reraise(int sig) {
   for (Slot& s : g_slots)
     if (s.state.load(std::memory_order_acquire) == 2) ::unlink(s.path);
   const char* name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
@@ -63,6 +69,13 @@ extern "C" void remove_temporaries_and_reraise(int sig) {
   ::raise(sig);
 }
 
+extern "C" void on_interrupt(int sig) {
+  int none = 0;
+  g_signal.compare_exchange_strong(none, sig);
+  if (g_committing.load() > 0) return;  // the committing thread finishes the job when it is done
+  remove_temporaries_and_reraise(sig);
+}
+
 std::string errno_text() { return std::strerror(errno); }
 
 }  // namespace
@@ -70,7 +83,8 @@ std::string errno_text() { return std::strerror(errno); }
 void remove_outputs_on_signals(const char* program) {
   g_program = program;
   struct sigaction sa {};
-  sa.sa_handler = remove_temporaries_and_reraise;
+  sa.sa_handler = on_interrupt;
+  sa.sa_flags = SA_RESTART;  // a deferred signal returns: let the interrupted system call go on
   sigemptyset(&sa.sa_mask);
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&sa.sa_mask, sig);  // one clean-up at a time
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
@@ -124,13 +138,19 @@ void PendingOutputs::commit() {
     }
     ::close(fd);
   }
+  ++g_committing;
+  if (const int sig = g_signal.load()) remove_temporaries_and_reraise(sig);  // interrupted already
   for (size_t k = 0; k < entries_.size(); ++k) {
     Entry& e = entries_[k];
-    if (std::rename(e.tmp.c_str(), e.path.c_str()) != 0)
+    if (std::rename(e.tmp.c_str(), e.path.c_str()) != 0) {
+      --g_committing;
       fail(k, "cannot move output into '" + e.path + "': " + errno_text());
+    }
     unlist_temporary(e.slot);
   }
   entries_.clear();
+  if (--g_committing == 0)
+    if (const int sig = g_signal.load()) remove_temporaries_and_reraise(sig);  // deferred during the renames
 }
 
 // ---- one-file writers ------------------------------------------------------------------------
