@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <unistd.h>
 #include <optional>
 
 #include "cli/cli_common.h"
@@ -137,10 +136,8 @@ std::string config_label(const QuantizeConfig& requested, const Graph& model) {
 
 // Bytes of the packed .dfmpc file, written to a temporary file and removed.
 int64_t packed_size(const QuantizedModel& m) {
-  const auto path = std::filesystem::temp_directory_path() / fmt::format("dfmpc-bench-{}.dfmpc", ::getpid());
-  const int64_t bytes = write_packed_model(m, path.string());
-  std::filesystem::remove(path);
-  return bytes;
+  PendingOutputs scratch;  // never committed: removed on return, on an exception and on Ctrl-C
+  return write_packed_model(m, scratch.add((std::filesystem::temp_directory_path() / "dfmpc-bench.dfmpc").string()));
 }
 
 struct BenchFlags {
@@ -159,6 +156,11 @@ std::string csv_field(const std::string& s) {
 
 void run_bench(const BenchFlags& f) {
   const auto start = std::chrono::steady_clock::now();
+  if (!f.out.empty() && f.out == f.csv) throw CLI::ValidationError("--csv", "'" + f.csv + "' is also the -o output");
+  // Reserved before the (long) run, so a bad path fails now; both appear together at the end.
+  PendingOutputs outputs;
+  const std::string md_tmp = f.out.empty() ? std::string() : outputs.add(f.out);
+  const std::string csv_tmp = f.csv.empty() ? std::string() : outputs.add(f.csv);
   const Dataset d = load_data(f.data);
   EvalOptions eo;
   eo.norm = normalization(f.data);
@@ -205,8 +207,9 @@ void run_bench(const BenchFlags& f) {
       f.suite, d.count, f.data.data, f.suite, f.data.data, f.data.format.empty() ? "cifar10" : f.data.format, total,
       QuantizeConfig{}.edge_bits);
   if (f.out.empty()) fmt::print("{}{}", header, md);
-  else write_file_atomic(f.out, header + md);
-  if (!f.csv.empty()) write_file_atomic(f.csv, csv);
+  else write_file_atomic(md_tmp, header + md);
+  if (!f.csv.empty()) write_file_atomic(csv_tmp, csv);
+  outputs.commit();
 }
 
 }  // namespace

@@ -10,15 +10,17 @@
 #include "cli/cli_common.h"
 #include "cli/model_loader.h"
 #include "export/packed_model.h"
+#include "ir/file_util.h"
 #include "onnx/onnx_io.h"
 #include "quant/pipeline.h"
+#include "runtime/kernels/conv.h"
 
 namespace dfmpc::cli {
 
 namespace {
 struct QuantizeFlags {
   std::string model, out, packed, bits = "2/6", method = "dfmpc", stats = "auto", granularity = "auto", quantizer = "auto", compensation;
-  int edge_bits = 8;
+  int edge_bits = 8, threads = 0;
   double lambda1 = 0.5, lambda2 = 0.0;
   bool json = false, asymmetric = false;
   std::string cle = "auto";
@@ -107,6 +109,13 @@ void run_quantize(const QuantizeFlags& f) {
     throw CLI::ValidationError("--quantizer", e.what());
   }
   if (f.cle != "auto") cfg.equalize = f.cle == "on";
+  set_num_threads(f.threads);
+  if (!f.packed.empty() && f.packed == f.out) throw CLI::ValidationError("--packed", "'" + f.packed + "' is also the -o output");
+  // Both outputs are reserved before any work (an unwritable place fails now) and appear
+  // together, complete, at the end; an existing file there stays untouched until then.
+  PendingOutputs outputs;
+  const std::string onnx_tmp = outputs.add(f.out);
+  const std::string packed_tmp = f.packed.empty() ? std::string() : outputs.add(f.packed);
   IoSeconds io;
   auto t0 = std::chrono::steady_clock::now();
   const Graph g = load_model(f.model);
@@ -116,9 +125,10 @@ void run_quantize(const QuantizeFlags& f) {
     if (b < 2 || b > 8) throw CLI::ValidationError("--bits", "bit widths must be between 2 and 8, got " + std::to_string(b));
   const QuantizedModel m = quantize_model(g, cfg);
   t0 = std::chrono::steady_clock::now();
-  export_onnx(m.graph, f.out);
+  export_onnx(m.graph, onnx_tmp);
   int64_t packed_bytes = -1;
-  if (!f.packed.empty()) packed_bytes = write_packed_model(m, f.packed);
+  if (!f.packed.empty()) packed_bytes = write_packed_model(m, packed_tmp);
+  outputs.commit();
   io.write = seconds_since(t0);
   if (f.json) {
     fmt::print("{}\n", report_json(f, cfg, m, packed_bytes, io).dump());
@@ -178,6 +188,8 @@ void register_quantize(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--packed", f->packed, "Also write a packed model with codes at their true bit widths");
   cmd->add_flag("--json", f->json, "Print the report as one JSON object");
+  cmd->add_option("--threads", f->threads, "Threads (0 = all cores); the output files do not depend on it")
+      ->check(CLI::NonNegativeNumber);
   cmd->callback([f] { run_quantize(*f); });
 }
 

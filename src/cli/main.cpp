@@ -8,6 +8,7 @@
 #include <exception>
 
 #include "cli/cli_common.h"
+#include "ir/file_util.h"
 
 // oneDNN's OpenMP threads spin while they wait by default, which stalls everything when the
 // cores are shared (measured in docs/performance.md: 3-300x slower under load). libgomp reads
@@ -22,6 +23,7 @@ static void prefer_passive_openmp(char** argv) {
 
 int main(int argc, char** argv) {
   prefer_passive_openmp(argv);
+  dfmpc::remove_outputs_on_signals("dfmpc");  // Ctrl-C leaves no half-written file behind
   CLI::App app{"dfmpc: data-free, fine-tuning-free mixed-precision quantization of CNNs (DF-MPC)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "dfmpc 0.1");
