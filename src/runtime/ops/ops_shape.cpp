@@ -32,6 +32,8 @@ void reshape(const Node& n, int64_t, std::span<const Tensor* const> in, std::spa
   const bool allowzero = n.attr_i("allowzero", 0) != 0;
   int64_t known = 1, infer = -1;
   for (size_t k = 0; k < target.size(); ++k) {
+    if (target[k] < -1)
+      throw ModelError(n.where() + ": Reshape target has entry " + std::to_string(target[k]) + " (below -1)");
     if (target[k] == 0 && !allowzero) {
       if (k >= x.shape.size()) throw ModelError(n.where() + ": Reshape copies a missing dimension");
       target[k] = x.shape[k];
