@@ -14,7 +14,10 @@ std::atomic<int64_t> g_max_elements{int64_t{1} << 31};
 
 std::string dims_text(const Shape& s) {
   std::string out = "[";
-  for (size_t k = 0; k < s.size(); ++k) out += (k ? "," : "") + std::to_string(s[k]);
+  for (size_t k = 0; k < s.size(); ++k) {
+    if (k) out += ',';
+    out += std::to_string(s[k]);
+  }
   return out + "]";
 }
 }  // namespace

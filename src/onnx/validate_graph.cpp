@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "runtime/ops/op_registry.h"
@@ -113,7 +114,10 @@ bool has_type(const AttrValue& v, AttrType t) {
 
 std::string list_text(const std::vector<int64_t>& v) {
   std::string s = "[";
-  for (size_t k = 0; k < v.size(); ++k) s += (k ? "," : "") + std::to_string(v[k]);
+  for (size_t k = 0; k < v.size(); ++k) {
+    if (k) s += ',';
+    s += std::to_string(v[k]);
+  }
   return s + "]";
 }
 
@@ -202,7 +206,8 @@ bool listed(const std::vector<int>& v, size_t k) {
 
 void validate_structure(const Graph& g, const std::string& what) {
   if (g.outputs.empty()) throw ModelError(what + ": the graph has no outputs");
-  std::map<std::string, DType> dtype;
+  // nullopt: the type of an op this validator has no rule for (left to its implementation).
+  std::map<std::string, std::optional<DType>> dtype;
   for (const auto& [name, t] : g.initializers) dtype[name] = t.dtype;
   for (const auto& in : g.inputs) {
     if (in.shape.empty()) throw ModelError(what + ": graph input '" + in.name + "' has no shape (rank 0 or unknown)");
@@ -216,6 +221,11 @@ void validate_structure(const Graph& g, const std::string& what) {
       check_constant_node(n);
     } else {
       checked_op(n);  // known op, known attributes
+      if (!rules().count(n.op)) {
+        for (const auto& o : n.outputs)
+          if (!o.empty()) dtype[o] = std::nullopt;
+        continue;
+      }
       const OpRule r = rule_for(n, g.opset);
       const int ins = static_cast<int>(n.inputs.size()), outs = static_cast<int>(n.outputs.size());
       if (ins < r.min_in || ins > r.max_in)
@@ -231,18 +241,20 @@ void validate_structure(const Graph& g, const std::string& what) {
       for (size_t k = 0; k < n.inputs.size(); ++k) {
         const std::string& v = n.inputs[k];
         if (v.empty()) continue;
-        const DType d = dtype.at(v);  // the importer checked every input is defined earlier
-        if (listed(r.float_in, k) && d != DType::f32)
-          fail(n, "input '" + v + "' is " + dtype_name(d) + "; " + n.op + " needs float");
-        if (listed(r.int_in, k) && d != DType::i64)
-          fail(n, "input '" + v + "' is " + dtype_name(d) + "; " + n.op + " needs int64 for input #" + std::to_string(k));
+        const std::optional<DType> d = dtype.at(v);  // the importer checked every input is defined earlier
+        if (!d) continue;
+        if (listed(r.float_in, k) && *d != DType::f32)
+          fail(n, "input '" + v + "' is " + dtype_name(*d) + "; " + n.op + " needs float");
+        if (listed(r.int_in, k) && *d != DType::i64)
+          fail(n, "input '" + v + "' is " + dtype_name(*d) + "; " + n.op + " needs int64 for input #" + std::to_string(k));
       }
       if (n.op == "Concat")
         for (const auto& v : n.inputs)
-          if (!v.empty() && dtype.at(v) != dtype.at(n.inputs[0])) fail(n, "inputs mix float and int64");
+          if (!v.empty() && dtype.at(v) && dtype.at(n.inputs[0]) && dtype.at(v) != dtype.at(n.inputs[0]))
+            fail(n, "inputs mix float and int64");
     }
     if (n.outputs.empty() || n.outputs[0].empty()) fail(n, "has no output");
-    DType out = DType::f32;
+    std::optional<DType> out = DType::f32;
     if (n.op == "Constant") out = constant_dtype(n);
     else switch (rules().at(n.op).out) {
         case Out::f32: out = DType::f32; break;
@@ -251,9 +263,13 @@ void validate_structure(const Graph& g, const std::string& what) {
         case Out::cast: out = cast_target(n); break;
         case Out::fill: out = n.has("value") ? n.attr_t("value").dtype : DType::f32; break;
         case Out::arith: {
-          const bool any_f32 = std::any_of(n.inputs.begin(), n.inputs.end(),
-                                           [&](const std::string& v) { return !v.empty() && dtype.at(v) == DType::f32; });
-          out = any_f32 ? DType::f32 : DType::i64;
+          bool any_f32 = false, any_unknown = false;
+          for (const auto& v : n.inputs) {
+            if (v.empty()) continue;
+            any_f32 = any_f32 || dtype.at(v) == DType::f32;
+            any_unknown = any_unknown || !dtype.at(v);
+          }
+          out = any_f32 ? std::optional<DType>(DType::f32) : any_unknown ? std::nullopt : std::optional<DType>(DType::i64);
           break;
         }
       }
@@ -262,7 +278,7 @@ void validate_structure(const Graph& g, const std::string& what) {
       if (o.empty()) continue;
       if (dtype.count(o))
         fail(n, "output '" + o + "' is already defined (by another node, an initializer or the graph input)");
-      dtype[o] = k == 0 ? out : (n.op == "MaxPool" ? DType::i64 : DType::f32);
+      dtype[o] = k == 0 ? out : std::optional<DType>(n.op == "MaxPool" ? DType::i64 : DType::f32);
     }
   }
 }
