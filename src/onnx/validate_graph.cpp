@@ -13,6 +13,9 @@ namespace dfmpc {
 namespace {
 
 constexpr int kMany = std::numeric_limits<int>::max();
+// Window sizes, strides, dilations, pads and groups above this are not a CNN; bounding them
+// keeps the output-size arithmetic of conv_geom / pool_geom far from int64 overflow.
+constexpr int64_t kMaxWindow = 65536;
 
 enum class Out { f32, same, arith, i64, cast, fill };  // how a node's outputs get their type
 
@@ -155,7 +158,11 @@ void check_attributes(const Node& n) {
     check_all(n, "dilations", [](int64_t x) { return x > 0; }, "positive");
     check_all(n, "pads", [](int64_t x) { return x >= 0; }, "non-negative");
   }
-  if (n.op == "Conv" && n.attr_i("group", 1) < 1) fail(n, "group " + std::to_string(n.attr_i("group", 1)) + " must be positive");
+  if (n.op == "Conv" || n.op == "MaxPool" || n.op == "AveragePool")
+    for (const char* attr : {"kernel_shape", "strides", "dilations", "pads"})
+      check_all(n, attr, [](int64_t x) { return x <= kMaxWindow; }, "at most 65536");
+  if (n.op == "Conv" && (n.attr_i("group", 1) < 1 || n.attr_i("group", 1) > kMaxWindow))
+    fail(n, "group " + std::to_string(n.attr_i("group", 1)) + " must be positive (and at most 65536)");
   if (n.op == "Transpose" && n.has("perm")) check_distinct_axes(n, n.attr_ints("perm"), "perm", true);
   if ((n.op == "Squeeze" || n.op == "Unsqueeze") && n.has("axes")) check_distinct_axes(n, n.attr_ints("axes"), "axes", false);
   if (n.op == "BatchNormalization") {
