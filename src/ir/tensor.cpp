@@ -26,20 +26,20 @@ int64_t max_tensor_elements() { return g_max_elements.load(std::memory_order_rel
 void set_max_tensor_elements(int64_t n) { g_max_elements.store(n, std::memory_order_relaxed); }
 
 int64_t shape_numel(const Shape& s) {
+  // The product of the non-zero dimensions is bounded too, so that a shape with no
+  // elements ([0, 2^62]) still has strides and offsets that fit in int64.
   int64_t n = 1;
-  bool overflow = false;
+  bool overflow = false, empty = false;
   for (int64_t d : s) {
     if (d < 0) throw ModelError("shape " + dims_text(s) + " has a negative dimension");
-    overflow = overflow || __builtin_mul_overflow(n, d, &n);
+    if (d == 0) empty = true;
+    else overflow = overflow || __builtin_mul_overflow(n, d, &n);
   }
-  // A zero dimension makes the count 0 even when the others overflow.
-  for (int64_t d : s)
-    if (d == 0) return 0;
   if (overflow) throw ModelError("shape " + dims_text(s) + " is too large: its element count overflows int64");
   if (n > max_tensor_elements())
     throw ModelError("shape " + dims_text(s) + " is too large: " + std::to_string(n) + " elements, more than the " +
                      std::to_string(max_tensor_elements()) + " dfmpc allocates");
-  return n;
+  return empty ? 0 : n;
 }
 
 std::string shape_str(const Shape& s) {

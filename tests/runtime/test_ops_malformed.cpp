@@ -43,6 +43,12 @@ TEST(OpsMalformed, PadOverflowIsAnError) {
   EXPECT_THROW(run("Pad", {x, i64({-5, 0})}), ModelError);
 }
 
+// Fuzz finding 1: a Pad to [0, 2^40, 2^40] has no elements but strides that overflow.
+TEST(OpsMalformed, PadToAnEmptyShapeWithHugeDimensions) {
+  const Tensor x = Tensor::from_f32({0, 1, 1}, {});
+  EXPECT_THROW(run("Pad", {x, i64({0, 0, 0, 0, int64_t{1} << 40, int64_t{1} << 40})}), ModelError);
+}
+
 TEST(OpsMalformed, ReshapeTargetOverflowAndBadEntries) {
   const Tensor x = Tensor::from_f32({4}, {1, 2, 3, 4});
   EXPECT_THROW(run("Reshape", {x, i64({int64_t{1} << 40, int64_t{1} << 40, -1})}), ModelError);
