@@ -11,6 +11,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const int64_t resize = (opt >> 1) & 7 ? ((opt >> 1) & 7) * 5 : 0;  // 0 or 5..35
   const int64_t crop = (opt >> 4) & 7 ? ((opt >> 4) & 7) * 4 : 0;     // 0 or 4..28
   using namespace dfmpc::data_detail;
+  static const bool limited = (set_max_image_pixels(int64_t{1} << 20), true);
+  (void)limited;
   try {
     Image img = decode_image(data + 1, size - 1, channels, "fuzz.img");
     if (img.pixels.size() != static_cast<size_t>(img.width * img.height * channels)) __builtin_trap();
