@@ -43,10 +43,11 @@ Dataset load_cifar(const std::string& path, const CifarLayout& layout, int64_t l
       throw DataError("cannot read " + path + ": got " + std::to_string(got) + " of " +
                       std::to_string(buf.size()) + " bytes");
   } else {
-    // Decompressed size unknown: read in record-aligned chunks up to the limit.
-    const int64_t chunk_records = 4096;
+    // Decompressed size unknown: read in record-aligned chunks up to the limit, growing
+    // from 64 records so that a small file never allocates megabytes.
+    int64_t chunk_records = 64;
     int64_t total = 0;
-    for (;;) {
+    for (;; chunk_records = std::min<int64_t>(chunk_records * 2, 4096)) {
       int64_t want = chunk_records * record;
       if (limit > 0) want = std::min(want, limit * record - total);
       if (want <= 0) break;

@@ -22,6 +22,15 @@ Image decode_image(const uint8_t* data, size_t size, int channels, const std::st
 Image decode_jpeg(const uint8_t* data, size_t size, int channels, const std::string& name);
 Image decode_png(const uint8_t* data, size_t size, int channels, const std::string& name);
 
+// The largest image (width * height, before or after resizing) load_folder decodes: 2^26
+// pixels (8192 x 8192). Checked from the file's header before any pixel is allocated, so a
+// 100-byte file declaring a 7 x 15,000,000 PNG is an error, not 300 MB and 20 s of work.
+// Fuzz harnesses lower it.
+int64_t max_image_pixels();
+void set_max_image_pixels(int64_t n);
+// Throws DataError "<name>: image is WxH, more than the N pixels dfmpc decodes" when over.
+void check_image_size(int64_t width, int64_t height, const std::string& name);
+
 // Converts `src_channels` interleaved channels per pixel (1 gray, 2 gray+alpha, 3 RGB,
 // 4 RGBA) to 1 or 3, writing `count` pixels to dst.
 void convert_channels(const uint8_t* src, int src_channels, size_t count, uint8_t* dst, int dst_channels);

@@ -1,10 +1,24 @@
 // Picks the decoder by content and converts channel layouts the way PIL's convert() does.
+#include <atomic>
 #include <cstring>
 
 #include "data/dataset.h"
 #include "data/image.h"
 
 namespace dfmpc::data_detail {
+
+namespace {
+std::atomic<int64_t> g_max_pixels{int64_t{1} << 26};
+}
+
+int64_t max_image_pixels() { return g_max_pixels.load(std::memory_order_relaxed); }
+void set_max_image_pixels(int64_t n) { g_max_pixels.store(n, std::memory_order_relaxed); }
+
+void check_image_size(int64_t width, int64_t height, const std::string& name) {
+  if (width <= 0 || height <= 0 || width > max_image_pixels() / height)
+    throw DataError("cannot decode " + name + ": image is " + std::to_string(width) + "x" + std::to_string(height) +
+                    ", more than the " + std::to_string(max_image_pixels()) + " pixels dfmpc decodes");
+}
 
 void convert_channels(const uint8_t* src, int src_channels, size_t count, uint8_t* dst, int dst_channels) {
   if (src_channels == dst_channels) {

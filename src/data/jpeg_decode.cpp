@@ -99,6 +99,7 @@ Image decode_jpeg(const uint8_t* data, size_t size, int channels, const std::str
     throw DataError("cannot decode " + name + ": " + d.err.message);
 
   const int64_t width = d.cinfo.output_width, height = d.cinfo.output_height;
+  check_image_size(width, height, name);
   const int comps = d.cinfo.output_components;
   const size_t count = static_cast<size_t>(width * height);
   std::vector<uint8_t> raw(count * static_cast<size_t>(comps));

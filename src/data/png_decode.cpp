@@ -1,7 +1,10 @@
 // PNG decoding with stb_image, compiled here with static linkage (STB_IMAGE_STATIC) so that it
 // cannot clash with another copy of stb_image elsewhere in a program.
 #include <climits>
+#include <cstring>
 #include <memory>
+#include <span>
+#include <vector>
 
 #include "data/dataset.h"
 #include "data/image.h"
@@ -29,8 +32,45 @@
 
 namespace dfmpc::data_detail {
 
-Image decode_png(const uint8_t* data, size_t size, int channels, const std::string& name) {
-  if (size > static_cast<size_t>(INT_MAX)) throw DataError("cannot decode " + name + ": file too large");
+namespace {
+
+uint32_t be32(const uint8_t* p) { return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3]; }
+
+// Guards around stb_image, which reads the header itself: the declared size is checked before
+// stb allocates it, and zero-length IDAT chunks (legal, but stb then memcpy()s into a null
+// buffer: undefined behaviour found by fuzzing, docs/reliability.md) are dropped from a copy.
+// Returns the bytes to decode: `data` itself, or `copy` when chunks were dropped.
+std::span<const uint8_t> guarded_png(const uint8_t* data, size_t size, const std::string& name, std::vector<uint8_t>& copy) {
+  if (size >= 24 && std::memcmp(data + 12, "IHDR", 4) == 0)
+    check_image_size(be32(data + 16), be32(data + 20), name);
+  bool empty_idat = false;
+  for (size_t pos = 8; pos + 12 <= size;) {
+    const size_t len = be32(data + pos);
+    if (len > size - pos - 12) break;  // truncated: stb reports it
+    empty_idat = empty_idat || (len == 0 && std::memcmp(data + pos + 4, "IDAT", 4) == 0);
+    pos += 12 + len;
+  }
+  if (!empty_idat) return {data, size};
+  copy.assign(data, data + 8);
+  size_t pos = 8;
+  for (; pos + 12 <= size;) {
+    const size_t len = be32(data + pos);
+    if (len > size - pos - 12) break;
+    if (!(len == 0 && std::memcmp(data + pos + 4, "IDAT", 4) == 0)) copy.insert(copy.end(), data + pos, data + pos + 12 + len);
+    pos += 12 + len;
+  }
+  copy.insert(copy.end(), data + pos, data + size);
+  return {copy.data(), copy.size()};
+}
+
+}  // namespace
+
+Image decode_png(const uint8_t* data_in, size_t size_in, int channels, const std::string& name) {
+  if (size_in > static_cast<size_t>(INT_MAX)) throw DataError("cannot decode " + name + ": file too large");
+  std::vector<uint8_t> copy;
+  const std::span<const uint8_t> bytes = guarded_png(data_in, size_in, name, copy);
+  const uint8_t* data = bytes.data();
+  const size_t size = bytes.size();
   int w = 0, h = 0, comps = 0;
   // 16-bit samples come back as their high byte, as PIL's RGB conversion gives.
   std::unique_ptr<stbi_uc, void (*)(void*)> raw(

@@ -123,6 +123,7 @@ Image resize_shorter_side(const Image& in, int64_t size) {
   if (shorter == size) return in;
   const int64_t new_long =
       static_cast<int64_t>(static_cast<double>(size * longer) / static_cast<double>(shorter));
+  check_image_size(size, new_long, "the resized image");
   return portrait ? resize_bilinear(in, size, new_long) : resize_bilinear(in, new_long, size);
 }
 

@@ -2,8 +2,12 @@
 
 #include <zlib.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <fstream>
+
+#include "export/packed_shape_check.h"
 
 #include "ir/file_util.h"
 #include "onnx/onnx_io.h"
@@ -12,7 +16,25 @@
 namespace dfmpc {
 namespace {
 
-constexpr char kMagic[9] = "DFMPCPK1";
+constexpr char kMagic[9] = "DFMPCPK2";
+constexpr char kMagicV1[9] = "DFMPCPK1";
+constexpr size_t kHeaderBytes = 12;  // magic + CRC-32
+// deflate cannot compress better than 1032:1, so a skeleton claiming more is corrupt; an ONNX
+// skeleton is a protobuf, which cannot exceed 2 GiB.
+constexpr uint64_t kMaxInflateRatio = 1032;
+constexpr uint64_t kMaxSkeletonBytes = (uint64_t{1} << 31) - 1;
+constexpr uint8_t kMaxRank = 8;
+
+uint32_t crc_of(const std::string& s, size_t from) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  // zlib's crc32 takes a uInt length: feed it in pieces below 4 GiB.
+  for (size_t pos = from; pos < s.size();) {
+    const size_t n = std::min<size_t>(s.size() - pos, size_t{1} << 30);
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(s.data() + pos), static_cast<uInt>(n));
+    pos += n;
+  }
+  return static_cast<uint32_t>(crc);
+}
 
 template <class T>
 void put(std::string& s, T v) {
@@ -38,8 +60,9 @@ struct Reader {
     return out;
   }
   void need(size_t n) const {
-    if (pos + n > s.size()) throw ModelError(what + ": packed file is truncated");
+    if (n > left()) throw ModelError(what + ": packed file is truncated");
   }
+  size_t left() const { return s.size() - pos; }
 };
 
 // The graph with quantized weights removed and value names shortened (names cost more than
@@ -77,6 +100,7 @@ int64_t write_packed_model(const QuantizedModel& m, const std::string& path) {
     throw ModelError("compressing the packed model skeleton failed");
   z.resize(zlen);
   std::string out(kMagic, 8);
+  put<uint32_t>(out, 0);  // CRC-32 of everything after it, filled in below
   put<uint32_t>(out, static_cast<uint32_t>(z.size()));
   put<uint32_t>(out, static_cast<uint32_t>(onnx.size()));
   out += z;
@@ -95,6 +119,8 @@ int64_t write_packed_model(const QuantizedModel& m, const std::string& path) {
     pack_codes(t.q, t.bits, {reinterpret_cast<uint8_t*>(codes.data()), codes.size()});
     out += codes;
   }
+  const uint32_t crc = crc_of(out, kHeaderBytes);
+  std::memcpy(out.data() + 8, &crc, sizeof crc);
   write_file_atomic(path, out);
   return static_cast<int64_t>(out.size());
 }
@@ -103,59 +129,95 @@ bool is_packed_model_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   char magic[8] = {};
   f.read(magic, 8);
-  return f && std::memcmp(magic, kMagic, 8) == 0;
+  // A version-1 file counts, so that reading it says the version is unsupported.
+  return f && (std::memcmp(magic, kMagic, 8) == 0 || std::memcmp(magic, kMagicV1, 8) == 0);
 }
 
-LowBitModel read_packed_model_codes(const std::string& path) {
-  std::string data;
+namespace {
+
+std::string read_model_file(const std::string& path) {
   try {
-    data = read_file(path);
+    return read_file(path);
   } catch (const std::exception& e) {
     throw ModelError(e.what());
   }
-  Reader r{data, 0, "model '" + path + "'"};
-  if (r.bytes(8) != std::string(kMagic, 8)) throw ModelError(r.what + ": not a dfmpc packed model");
+}
+
+// Every field is bounded by the bytes left before anything is allocated from it.
+PackedWeight read_tensor(Reader& r, const std::string& name) {
+  PackedWeight t;
+  const std::string where = r.what + ": tensor '" + name + "'";
+  t.bits = r.get<uint8_t>();
+  if (t.bits < 1 || t.bits > 8) throw ModelError(where + " has invalid bit width " + std::to_string(t.bits));
+  const uint8_t rank = r.get<uint8_t>();
+  if (rank < 1 || rank > kMaxRank) throw ModelError(where + " has invalid rank " + std::to_string(rank));
+  for (uint8_t d = 0; d < rank; ++d) t.shape.push_back(r.get<uint32_t>());
+  int64_t numel = 0;
+  try {
+    numel = shape_numel(t.shape);
+  } catch (const ModelError& e) {
+    throw ModelError(where + ": " + e.what());
+  }
+  if (numel == 0) throw ModelError(where + " has an empty shape " + shape_str(t.shape));
+  const uint32_t groups = r.get<uint32_t>();
+  if (groups != 1 && static_cast<int64_t>(groups) != t.shape[0])
+    throw ModelError(where + " has " + std::to_string(groups) + " groups; shape " + shape_str(t.shape) +
+                     " allows 1 or " + std::to_string(t.shape[0]));
+  if (uint64_t{groups} * 8 > r.left()) throw ModelError(r.what + ": packed file is truncated");
+  t.group_size = numel / groups;
+  for (uint32_t g = 0; g < groups; ++g) t.scale.push_back(r.get<float>());
+  for (uint32_t g = 0; g < groups; ++g) t.zero.push_back(r.get<float>());
+  for (uint32_t g = 0; g < groups; ++g)
+    if (!std::isfinite(t.scale[g]) || !std::isfinite(t.zero[g]))
+      throw ModelError(where + " has a non-finite scale or zero in group " + std::to_string(g));
+  const std::string codes = r.bytes(packed_bytes(static_cast<size_t>(numel), t.bits));
+  t.codes.assign(codes.begin(), codes.end());
+  return t;
+}
+
+LowBitModel read_codes(const std::string& data, const std::string& what) {
+  Reader r{data, 0, what};
+  const std::string magic = r.bytes(8);
+  if (magic == std::string(kMagicV1, 8))
+    throw ModelError(what + ": packed format version 1 (DFMPCPK1) is no longer supported; re-quantize the model");
+  if (magic != std::string(kMagic, 8)) throw ModelError(what + ": not a dfmpc packed model");
+  const uint32_t crc = r.get<uint32_t>();
+  if (crc != crc_of(data, kHeaderBytes))
+    throw ModelError(what + ": packed file is damaged (CRC-32 mismatch)");
   const uint32_t zlen = r.get<uint32_t>(), raw = r.get<uint32_t>();
-  const std::string z = r.bytes(zlen);
+  if (raw == 0 || raw > kMaxSkeletonBytes || raw > uint64_t{zlen} * kMaxInflateRatio)
+    throw ModelError(what + ": packed model skeleton size " + std::to_string(raw) + " is impossible for " +
+                     std::to_string(zlen) + " compressed bytes");
+  r.need(zlen);
   std::string onnx(raw, '\0');
   uLongf out_len = raw;
-  if (uncompress(reinterpret_cast<Bytef*>(onnx.data()), &out_len, reinterpret_cast<const Bytef*>(z.data()), zlen) != Z_OK ||
+  if (uncompress(reinterpret_cast<Bytef*>(onnx.data()), &out_len, reinterpret_cast<const Bytef*>(data.data() + r.pos), zlen) != Z_OK ||
       out_len != raw)
-    throw ModelError(r.what + ": packed model skeleton is corrupt");
+    throw ModelError(what + ": packed model skeleton is corrupt");
+  r.pos += zlen;
   LowBitModel m;
-  m.graph = import_onnx_bytes(onnx, r.what);
+  m.graph = import_onnx_bytes(onnx, what);
   auto weights = std::make_shared<PackedWeights>();
   const uint32_t count = r.get<uint32_t>();
+  if (count > r.left() / 8) throw ModelError(what + ": packed file claims " + std::to_string(count) + " tensors, more than it can hold");
   for (uint32_t k = 0; k < count; ++k) {
     const std::string name = r.bytes(r.get<uint16_t>());
-    PackedWeight t;
-    t.bits = r.get<uint8_t>();
-    if (t.bits < 1 || t.bits > 8) throw ModelError(r.what + ": tensor '" + name + "' has invalid bit width");
-    const uint8_t rank = r.get<uint8_t>();
-    for (uint8_t d = 0; d < rank; ++d) t.shape.push_back(r.get<uint32_t>());
-    const uint32_t groups = r.get<uint32_t>();
-    const int64_t numel = shape_numel(t.shape);
-    if (groups == 0 || numel % groups) throw ModelError(r.what + ": tensor '" + name + "' has invalid groups");
-    t.group_size = numel / groups;
-    for (uint32_t g = 0; g < groups; ++g) t.scale.push_back(r.get<float>());
-    for (uint32_t g = 0; g < groups; ++g) t.zero.push_back(r.get<float>());
-    const std::string codes = r.bytes(static_cast<size_t>(packed_bytes(numel, t.bits)));
-    t.codes.assign(codes.begin(), codes.end());
     auto slot = m.graph.initializers.find(name);
-    if (slot == m.graph.initializers.end() || slot->second.numel() != 0)
-      throw ModelError(r.what + ": tensor '" + name + "' has no placeholder in the graph");
-    (*weights)[name] = std::move(t);
+    if (slot == m.graph.initializers.end() || !slot->second.is_f32() || slot->second.shape != Shape{0})
+      throw ModelError(what + ": tensor '" + name + "' has no placeholder in the graph");
+    if (weights->count(name)) throw ModelError(what + ": tensor '" + name + "' is stored twice");
+    (*weights)[name] = read_tensor(r, name);
   }
-  if (r.pos != data.size()) throw ModelError(r.what + ": trailing bytes after the last tensor");
+  if (r.pos != data.size()) throw ModelError(what + ": trailing bytes after the last tensor");
   for (const auto& [name, t] : m.graph.initializers)
-    if (t.is_f32() && t.numel() == 0 && t.shape == Shape{0} && !weights->count(name))
-      throw ModelError(r.what + ": quantized tensor '" + name + "' is missing");
+    if (t.is_f32() && t.shape == Shape{0} && !weights->count(name))
+      throw ModelError(what + ": quantized tensor '" + name + "' is missing");
+  check_packed_shapes(m.graph, *weights, what);
   m.weights = std::move(weights);
   return m;
 }
 
-PackedModel read_packed_model(const std::string& path) {
-  LowBitModel low = read_packed_model_codes(path);
+PackedModel dequantized(LowBitModel low) {
   PackedModel pm;
   pm.graph = std::move(low.graph);
   for (const auto& [name, pw] : *low.weights) {
@@ -171,6 +233,22 @@ PackedModel read_packed_model(const std::string& path) {
     pm.weights[name] = std::move(t);
   }
   return pm;
+}
+
+}  // namespace
+
+LowBitModel read_packed_model_codes(const std::string& path) {
+  return read_codes(read_model_file(path), "model '" + path + "'");
+}
+
+LowBitModel read_packed_model_codes_bytes(const std::string& bytes, const std::string& what) {
+  return read_codes(bytes, what);
+}
+
+PackedModel read_packed_model(const std::string& path) { return dequantized(read_packed_model_codes(path)); }
+
+PackedModel read_packed_model_bytes(const std::string& bytes, const std::string& what) {
+  return dequantized(read_codes(bytes, what));
 }
 
 }  // namespace dfmpc

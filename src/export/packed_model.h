@@ -5,7 +5,7 @@
 // packed model and its ONNX export hold bit-identical weights.
 //
 // Layout (little-endian):
-//   "DFMPCPK1" | u32 skeleton_zlib_bytes | u32 skeleton_bytes | skeleton (zlib(ONNX))
+//   "DFMPCPK2" | u32 crc32 (zlib's, of every byte after this field) | u32 skeleton_zlib_bytes | u32 skeleton_bytes | skeleton (zlib(ONNX))
 //   u32 tensor_count | per tensor: u16 name_len, name, u8 bits, u8 rank, u32 dims[rank],
 //                                  u32 groups, f32 scale[groups], f32 zero[groups],
 //                                  packed codes (ceil(numel * bits / 8) bytes)
@@ -26,6 +26,8 @@ struct PackedModel {
   std::map<std::string, QuantizedTensor> weights;
 };
 PackedModel read_packed_model(const std::string& path);  // throws ModelError
+// The same from the file's bytes; `what` names the source in errors ("model 'x.dfmpc'").
+PackedModel read_packed_model_bytes(const std::string& bytes, const std::string& what);
 
 // For low-bit execution: the graph with an empty placeholder for every quantized weight, and
 // the weights as their file bytes (codes stay packed; nothing is dequantized). Pass `weights`
@@ -35,6 +37,7 @@ struct LowBitModel {
   std::shared_ptr<const PackedWeights> weights;
 };
 LowBitModel read_packed_model_codes(const std::string& path);  // throws ModelError
+LowBitModel read_packed_model_codes_bytes(const std::string& bytes, const std::string& what);
 
 bool is_packed_model_file(const std::string& path);
 

@@ -1,13 +1,45 @@
 #include "ir/tensor.h"
 
+#include <atomic>
+#include <climits>
+#include <cmath>
+#include <cstdint>
 #include <stdexcept>
 
+#include "ir/graph.h"
+
 namespace dfmpc {
+namespace {
+std::atomic<int64_t> g_max_elements{int64_t{1} << 31};
+
+std::string dims_text(const Shape& s) {
+  std::string out = "[";
+  for (size_t k = 0; k < s.size(); ++k) {
+    if (k) out += ',';
+    out += std::to_string(s[k]);
+  }
+  return out + "]";
+}
+}  // namespace
+
+int64_t max_tensor_elements() { return g_max_elements.load(std::memory_order_relaxed); }
+void set_max_tensor_elements(int64_t n) { g_max_elements.store(n, std::memory_order_relaxed); }
 
 int64_t shape_numel(const Shape& s) {
+  // The product of the non-zero dimensions is bounded too, so that a shape with no
+  // elements ([0, 2^62]) still has strides and offsets that fit in int64.
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
+  bool overflow = false, empty = false;
+  for (int64_t d : s) {
+    if (d < 0) throw ModelError("shape " + dims_text(s) + " has a negative dimension");
+    if (d == 0) empty = true;
+    else overflow = overflow || __builtin_mul_overflow(n, d, &n);
+  }
+  if (overflow) throw ModelError("shape " + dims_text(s) + " is too large: its element count overflows int64");
+  if (n > max_tensor_elements())
+    throw ModelError("shape " + dims_text(s) + " is too large: " + std::to_string(n) + " elements, more than the " +
+                     std::to_string(max_tensor_elements()) + " dfmpc allocates");
+  return empty ? 0 : n;
 }
 
 std::string shape_str(const Shape& s) {
@@ -50,7 +82,11 @@ Tensor Tensor::from_i64(Shape s, std::vector<int64_t> v) {
 std::vector<int64_t> Tensor::as_i64() const {
   if (dtype == DType::i64) return i;
   std::vector<int64_t> out(f.size());
-  for (size_t k = 0; k < f.size(); ++k) out[k] = static_cast<int64_t>(f[k]);
+  // Saturating, NaN -> 0: a float outside int64 has no defined conversion (ONNX leaves it
+  // undefined; in C++ it is undefined behaviour).
+  constexpr float lo = -9.2233720368547758e18f, hi = 9.2233720368547758e18f;
+  for (size_t k = 0; k < f.size(); ++k)
+    out[k] = std::isnan(f[k]) ? 0 : f[k] <= lo ? INT64_MIN : f[k] >= hi ? INT64_MAX : static_cast<int64_t>(f[k]);
   return out;
 }
 

@@ -9,7 +9,15 @@ namespace dfmpc {
 
 using Shape = std::vector<int64_t>;
 
+// The element count of a shape. Throws ModelError when a dimension is negative, when the
+// product overflows int64, or when it exceeds max_tensor_elements(): every allocation sized
+// from a file (initializers, folded constants, op outputs) goes through here.
 int64_t shape_numel(const Shape& s);
+// The largest tensor dfmpc will allocate, in elements (default 2^31: 8 GiB of FP32, above
+// any CNN weight or activation batch this tool is for). Fuzz harnesses lower it to stay
+// within libFuzzer's memory limit.
+int64_t max_tensor_elements();
+void set_max_tensor_elements(int64_t n);
 std::string shape_str(const Shape& s);
 
 enum class DType { f32, i64 };

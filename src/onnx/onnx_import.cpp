@@ -6,6 +6,7 @@
 
 #include "ir/file_util.h"
 #include "onnx/onnx_io.h"
+#include "onnx/validate_graph.h"
 #include "passes/fold_constants.h"
 
 namespace dfmpc {
@@ -28,7 +29,12 @@ Tensor tensor_from_proto(const onnx::TensorProto& p) {
   Shape shape(p.dims().begin(), p.dims().end());
   for (int64_t d : shape)
     if (d < 0) throw ModelError("tensor '" + name + "' has a negative dimension");
-  const size_t n = static_cast<size_t>(shape_numel(shape));
+  size_t n = 0;
+  try {
+    n = static_cast<size_t>(shape_numel(shape));
+  } catch (const ModelError& e) {
+    throw ModelError("tensor '" + name + "': " + e.what());
+  }
   const bool raw = p.has_raw_data();
   auto check = [&](size_t got) {
     if (got != n)
@@ -160,7 +166,9 @@ void parse_model(const std::string& bytes, const std::string& what, onnx::ModelP
 
 Graph graph_from_model(const onnx::ModelProto& m, const std::string& what) {
   Graph g = graph_from_proto(m, what);
+  validate_structure(g, what);
   fold_constants(g);
+  validate_values(g, what);
   return g;
 }
 

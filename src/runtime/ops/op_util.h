@@ -38,10 +38,13 @@ inline void require_rank(const Node& n, const Tensor& t, size_t rank, const char
                      ", got shape " + shape_str(t.shape));
 }
 
-// Strides of a row-major shape.
+// Strides of a row-major shape. Checked: a shape with a zero dimension has no elements
+// whatever its other dimensions, which may then be huge (found by fuzzing, docs/reliability.md).
 inline std::vector<int64_t> strides_of(const Shape& s) {
   std::vector<int64_t> st(s.size(), 1);
-  for (int k = static_cast<int>(s.size()) - 2; k >= 0; --k) st[k] = st[k + 1] * s[k + 1];
+  for (int k = static_cast<int>(s.size()) - 2; k >= 0; --k)
+    if (__builtin_mul_overflow(st[k + 1], s[k + 1], &st[k]))
+      throw ModelError("shape " + shape_str(s) + " is too large: its strides overflow int64");
   return st;
 }
 

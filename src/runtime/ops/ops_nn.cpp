@@ -146,7 +146,7 @@ void matmul(const Node& n, int64_t, std::span<const Tensor* const> in, std::span
   const int64_t k = a.shape.back(), nn = b.shape[1];
   if (b.shape[0] != k)
     throw ModelError(n.where() + ": MatMul shapes " + shape_str(a.shape) + " and " + shape_str(b.shape) + " differ");
-  const int64_t m = a.numel() / k;
+  const int64_t m = shape_numel(Shape(a.shape.begin(), a.shape.end() - 1));
   Shape s = a.shape;
   s.back() = nn;
   prepare_f32(*out[0], s);

@@ -32,6 +32,8 @@ void reshape(const Node& n, int64_t, std::span<const Tensor* const> in, std::spa
   const bool allowzero = n.attr_i("allowzero", 0) != 0;
   int64_t known = 1, infer = -1;
   for (size_t k = 0; k < target.size(); ++k) {
+    if (target[k] < -1)
+      throw ModelError(n.where() + ": Reshape target has entry " + std::to_string(target[k]) + " (below -1)");
     if (target[k] == 0 && !allowzero) {
       if (k >= x.shape.size()) throw ModelError(n.where() + ": Reshape copies a missing dimension");
       target[k] = x.shape[k];
@@ -40,7 +42,8 @@ void reshape(const Node& n, int64_t, std::span<const Tensor* const> in, std::spa
       if (infer >= 0) throw ModelError(n.where() + ": Reshape has two -1 dimensions");
       infer = static_cast<int64_t>(k);
     } else {
-      known *= target[k];
+      if (__builtin_mul_overflow(known, target[k], &known))
+        throw ModelError(n.where() + ": Reshape target is too large");
     }
   }
   if (infer >= 0) target[infer] = known ? x.numel() / known : 0;
@@ -143,15 +146,19 @@ SliceParams slice_params(const Node& n, int64_t opset, std::span<const Tensor* c
   p.step.assign(rank, 1);
   p.out = x.shape;
   for (size_t k = 0; k < starts.size(); ++k) {
-    const int64_t a = norm_axis(n, axes[k], rank), dim = x.shape[a], step = steps[k];
-    if (step == 0) throw ModelError(n.where() + ": Slice step is 0");
+    const int64_t a = norm_axis(n, axes[k], rank), dim = x.shape[a];
+    if (steps[k] == 0) throw ModelError(n.where() + ": Slice step is 0");
+    // A step longer than the axis takes one element whatever its size: bounding it keeps
+    // the index arithmetic below (and the kernels') far from overflow.
+    const int64_t max_step = std::max<int64_t>(dim, 1);
+    const int64_t step = std::clamp(steps[k], -max_step, max_step);
     auto clampi = [&](int64_t v, int64_t lo, int64_t hi) {
-      if (v < 0) v += dim;
+      if (v < 0) v = v < -dim ? -1 : v + dim;
       return std::clamp(v, lo, hi);
     };
     const int64_t s0 = step > 0 ? clampi(starts[k], 0, dim) : clampi(starts[k], 0, dim - 1);
     const int64_t e0 = step > 0 ? clampi(ends[k], 0, dim) : clampi(ends[k], -1, dim - 1);
-    const int64_t len = step > 0 ? (e0 - s0 + step - 1) / step : (s0 - e0 - step - 1) / (-step);
+    const int64_t len = step > 0 ? (e0 > s0 ? (e0 - s0 - 1) / step + 1 : 0) : (s0 > e0 ? (s0 - e0 - 1) / -step + 1 : 0);
     p.begin[a] = s0;
     p.step[a] = step;
     p.out[a] = std::max<int64_t>(len, 0);
@@ -201,7 +208,9 @@ PadParams pad_params(const Node& n, int64_t opset, std::span<const Tensor* const
                      std::to_string(rank));
   p.out.resize(rank);
   for (int64_t k = 0; k < rank; ++k) {
-    p.out[k] = x.shape[k] + p.pads[k] + p.pads[k + rank];
+    if (__builtin_add_overflow(x.shape[k], p.pads[k], &p.out[k]) ||
+        __builtin_add_overflow(p.out[k], p.pads[k + rank], &p.out[k]))
+      throw ModelError(n.where() + ": Pad amounts overflow");
     if (p.out[k] < 0) throw ModelError(n.where() + ": Pad makes a negative dimension");
   }
   return p;
@@ -271,6 +280,8 @@ void unsqueeze(const Node& n, int64_t opset, std::span<const Tensor* const> in, 
   const int64_t rank = static_cast<int64_t>(x.shape.size() + axes.size());
   for (auto& a : axes) a = norm_axis(n, a, rank);
   std::sort(axes.begin(), axes.end());
+  if (std::adjacent_find(axes.begin(), axes.end()) != axes.end())
+    throw ModelError(n.where() + ": Unsqueeze axes repeat an axis");
   Shape s;
   size_t src = 0, ai = 0;
   for (int64_t k = 0; k < rank; ++k) {
