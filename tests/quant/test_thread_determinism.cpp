@@ -2,6 +2,8 @@
 // result must be bit-identical for every thread count, for every method and statistics mode.
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include "onnx/onnx_io.h"
 #include "quant/pipeline.h"
 #include "runtime/kernels/conv.h"
@@ -26,7 +28,7 @@ void expect_identical(const QuantizedModel& a, const QuantizedModel& b, const st
   }
 }
 
-QuantizeConfig config(Method m, int low, int high, const std::string& stats = "auto") {
+QuantizeConfig config(Method m, int low, int high, std::optional<StatsRepair> stats = {}) {
   QuantizeConfig c;
   c.method = m;
   c.low_bits = low;
@@ -38,8 +40,8 @@ QuantizeConfig config(Method m, int low, int high, const std::string& stats = "a
 TEST(QuantizeThreads, EveryMethodAndStatisticsModeIsThreadIndependent) {
   std::vector<std::pair<std::string, QuantizeConfig>> configs = {
       {"dfmpc 2/6 default", config(Method::dfmpc, 2, 6)},
-      {"dfmpc 3/6 covariance+mmse", config(Method::dfmpc, 3, 6, "covariance+mmse")},
-      {"dfmpc 2/6 fitted", config(Method::dfmpc, 2, 6, "fitted")},
+      {"dfmpc 3/6 joint+mmse", config(Method::dfmpc, 3, 6, StatsRepair::joint_mmse)},
+      {"dfmpc 2/6 mean", config(Method::dfmpc, 2, 6, StatsRepair::mean)},
       {"dfmpc 4/6 eq27", config(Method::dfmpc, 4, 6)},
       {"dfq 4", config(Method::dfq, 4, 4)},
       {"omse 4", config(Method::omse, 4, 4)},
