@@ -46,7 +46,7 @@ for t in "${targets[@]}"; do
   echo "== fuzz_$t: up to $runs executions or ${seconds}s (log: $log)"
   start=$(date +%s)
   set +e
-  nice -n 10 "$build/fuzz/fuzz_$t" -runs="$runs" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048
+  nice -n 10 "$build/fuzz/fuzz_$t" -runs="$runs" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$findings/" "$corpus" "$seeds/$t" >"$log" 2>&1
   rc=$?
   set -e
@@ -54,7 +54,7 @@ for t in "${targets[@]}"; do
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*')
   if [ $rc -eq 0 ]; then result=ok; else result="FINDING (exit $rc): $(ls -t "$findings" | head -1)"; status=1; fi
-  summary+=("$(printf '%-12s %10s execs %5ss  cov %-6s corpus %-5s %s' "$t" "${execs:-?}" "$elapsed" "${cov:-?}"
+  summary+=("$(printf '%-12s %10s execs %5ss  cov %-6s corpus %-5s %s' "$t" "${execs:-?}" "$elapsed" "${cov:-?}" \
     "$(ls "$corpus" | wc -l)" "$result")")
 done
 echo

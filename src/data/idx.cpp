@@ -1,5 +1,6 @@
 // IDX files (MNIST, Fashion-MNIST): big-endian magic 0x000008NN (unsigned bytes, NN dims),
 // NN big-endian uint32 dimensions, then the data. Plain or gzip (detected by magic bytes).
+#include <algorithm>
 #include <cstdio>
 
 #include "data/dataset.h"
@@ -63,9 +64,24 @@ IdxHeader read_header(InputFile& f, int ndims, const char* what) {
 // Reads `bytes` bytes of data; when `whole` (all of the data was wanted) also checks that
 // nothing follows it (for gzip files, whose size is not known in advance).
 std::vector<uint8_t> read_data(InputFile& f, int64_t bytes, bool whole) {
-  std::vector<uint8_t> out(static_cast<size_t>(bytes));
-  const size_t got = f.read(out.data(), out.size());
-  if (got != out.size())
+  std::vector<uint8_t> out;
+  size_t got = 0;
+  if (!f.gzipped()) {  // the size on disk was checked against the header
+    out.resize(static_cast<size_t>(bytes));
+    got = f.read(out.data(), out.size());
+  } else {
+    // A gzip stream's length is unknown until read: grow with the data actually there, so a
+    // small file whose header claims gigabytes fails as truncated without allocating them
+    // (found by fuzzing, docs/reliability.md).
+    for (size_t chunk = size_t{1} << 16; got < static_cast<size_t>(bytes); chunk = std::min(chunk * 2, size_t{1} << 26)) {
+      const size_t want = std::min(chunk, static_cast<size_t>(bytes) - got);
+      out.resize(got + want);
+      const size_t n = f.read(out.data() + got, want);
+      got += n;
+      if (n < want) break;
+    }
+  }
+  if (got != static_cast<size_t>(bytes))
     throw DataError(f.path() + ": truncated: expected " + std::to_string(bytes) +
                     " bytes of data after the header, got " + std::to_string(got));
   if (whole && f.gzipped() && !f.at_end())

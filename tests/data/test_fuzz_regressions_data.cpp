@@ -4,6 +4,7 @@
 #include <png.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -39,6 +40,29 @@ TEST(FuzzRegressionsData, ImageFindingsFailCleanly) {
     ASSERT_FALSE(input.empty());
     decode_error(std::vector<uint8_t>(input.begin() + 1, input.end()), (input[0] & 1) ? 1 : 3);
   }
+  EXPECT_GT(files, 0);
+}
+
+// fuzz_idx layout: u8 limit, u16 length of the images file, images file, labels file.
+TEST(FuzzRegressionsData, IdxFindingsFailCleanly) {
+  const auto dir = test::fixtures_dir() / "fuzz" / "idx";
+  const auto tmp = test::temp_dir("fuzz_idx");
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    ++files;
+    const auto in = slurp(e.path());
+    ASSERT_GE(in.size(), 3u);
+    const size_t split = std::min<size_t>(in.size() - 3, in[1] | size_t{in[2]} << 8);
+    std::ofstream(tmp / "images", std::ios::binary).write(reinterpret_cast<const char*>(in.data() + 3), static_cast<std::streamsize>(split));
+    std::ofstream(tmp / "labels", std::ios::binary)
+        .write(reinterpret_cast<const char*>(in.data() + 3 + split), static_cast<std::streamsize>(in.size() - 3 - split));
+    try {
+      load_idx((tmp / "images").string(), (tmp / "labels").string(), in[0]);
+    } catch (const DataError& err) {
+      EXPECT_EQ(std::string(err.what()).find('\n'), std::string::npos);
+    }
+  }
+  std::filesystem::remove_all(tmp);
   EXPECT_GT(files, 0);
 }
 
