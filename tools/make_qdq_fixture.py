@@ -11,6 +11,8 @@ INT8 weights (axis 0) and on INT32 biases (scale = input scale * weight scale):
                                        zero point 8), written as raw proto fields because
                                        Debian's onnx 1.12 predates INT4 (data_type 22 / 21)
   tests/fixtures/qdq_small.input.f32   the input, [4, 3, 8, 8] float32
+  tests/fixtures/qdq_bad_int4_short.onnx  the INT4 model with conv2's codes one byte short
+                                       (a malformed model for the CLI's error test)
 
 ONNX Runtime's logits (bench/ort/qdq_fixture_logits.mjs) go to qdq_small_<variant>.ort.f32.
 Deterministic; needs only NumPy and python3-onnx.   Run: /usr/bin/python3 tools/make_qdq_fixture.py
@@ -179,6 +181,12 @@ def write_variant(variant, x, w, b):
     with open(path, "wb") as f:
         f.write(model.SerializeToString())
     print("wrote", path, os.path.getsize(path), "bytes")
+    if variant == "int4":
+        for t in model.graph.initializer:
+            if t.name == "conv2_quantized":
+                t.raw_data = t.raw_data[:-1]
+        with open(os.path.join(ROOT, "qdq_bad_int4_short.onnx"), "wb") as f:
+            f.write(model.SerializeToString())
 
 
 if __name__ == "__main__":
