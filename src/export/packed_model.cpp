@@ -68,7 +68,9 @@ Graph skeleton(const QuantizedModel& m, std::map<std::string, std::string>& rena
 
 }  // namespace
 
-int64_t write_packed_model(const QuantizedModel& m, const std::string& path) {
+namespace {
+
+std::string packed_model_bytes(const QuantizedModel& m) {
   std::map<std::string, std::string> rename;
   const std::string onnx = export_onnx_bytes(skeleton(m, rename));
   uLongf zlen = compressBound(onnx.size());
@@ -95,9 +97,18 @@ int64_t write_packed_model(const QuantizedModel& m, const std::string& path) {
     pack_codes(t.q, t.bits, {reinterpret_cast<uint8_t*>(codes.data()), codes.size()});
     out += codes;
   }
-  write_file_atomic(path, out);
-  return static_cast<int64_t>(out.size());
+  return out;
 }
+
+}  // namespace
+
+int64_t write_packed_model(const QuantizedModel& m, const std::string& path) {
+  const std::string bytes = packed_model_bytes(m);
+  write_file_atomic(path, bytes);
+  return static_cast<int64_t>(bytes.size());
+}
+
+int64_t packed_model_size(const QuantizedModel& m) { return static_cast<int64_t>(packed_model_bytes(m).size()); }
 
 bool is_packed_model_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "ir/file_util.h"
+#include "onnx/int_tensor.h"
 #include "onnx/onnx_io.h"
 #include "passes/fold_constants.h"
 #include "runtime/shape_inference.h"
@@ -29,22 +30,16 @@ enum OnnxType : int {
   kDouble = 11, kUint4 = 21, kInt4 = 22
 };
 
-// Two 4-bit values a byte, low nibble first; INT4 sign-extended. `bytes` holds one byte per
-// entry (raw_data, or int32_data of a non-raw tensor).
-template <class Bytes>
-std::vector<int64_t> unpack_nibbles(const Bytes& bytes, size_t n, bool is_signed, const std::string& name) {
+// Two 4-bit values a byte, low nibble first, INT4 sign-extended (int_tensor.h). `bytes`
+// holds one byte per entry (raw_data, or int32_data of a non-raw tensor).
+std::vector<int64_t> unpack_nibbles(const std::string& bytes, size_t n, bool is_signed, const std::string& name) {
   const size_t need = (n + 1) / 2;
-  if (static_cast<size_t>(bytes.size()) != need)
+  if (bytes.size() != need)
     throw ModelError(std::string(is_signed ? "INT4" : "UINT4") + " tensor '" + name + "' holds " +
                      std::to_string(bytes.size()) + " bytes, its " + std::to_string(n) + " values need " +
                      std::to_string(need));
-  std::vector<int64_t> v(n);
-  for (size_t k = 0; k < n; ++k) {
-    const int b = static_cast<uint8_t>(bytes[k / 2]);
-    const int nib = (k % 2 == 0) ? (b & 0x0F) : (b >> 4);
-    v[k] = is_signed && nib >= 8 ? nib - 16 : nib;
-  }
-  return v;
+  const auto v = unpack_int_values(is_signed ? IntType::int4 : IntType::uint4, bytes, n);
+  return std::vector<int64_t>(v.begin(), v.end());
 }
 
 // Integer data of a non-4-bit type held as int64 values (exact), tagged with its type.
@@ -68,7 +63,7 @@ Tensor tensor_from_proto(const onnx::TensorProto& p) {
       throw ModelError("tensor '" + name + "' holds " + std::to_string(got) +
                        " values, its shape " + shape_str(shape) + " needs " + std::to_string(n));
   };
-  auto integer = [&](std::vector<int64_t> v, IntType t) {
+  auto integer = [&](std::vector<int64_t> v, IntElem t) {
     check(v.size());
     Tensor out = Tensor::from_i64(shape, std::move(v));
     out.itype = t;
@@ -94,18 +89,18 @@ Tensor tensor_from_proto(const onnx::TensorProto& p) {
       check(v.size());
       return Tensor::from_i64(shape, std::move(v));
     }
-    case kInt32: return integer(raw ? widen<int32_t>(p.raw_data(), n, name) : int32_data, IntType::i32);
-    case kInt16: return integer(raw ? widen<int16_t>(p.raw_data(), n, name) : int32_data, IntType::i16);
-    case kUint16: return integer(raw ? widen<uint16_t>(p.raw_data(), n, name) : int32_data, IntType::u16);
-    case kInt8: return integer(raw ? widen<int8_t>(p.raw_data(), n, name) : int32_data, IntType::i8);
-    case kUint8: return integer(raw ? widen<uint8_t>(p.raw_data(), n, name) : int32_data, IntType::u8);
-    case kBool: return integer(raw ? widen<uint8_t>(p.raw_data(), n, name) : int32_data, IntType::boolean);
+    case kInt32: return integer(raw ? widen<int32_t>(p.raw_data(), n, name) : int32_data, IntElem::i32);
+    case kInt16: return integer(raw ? widen<int16_t>(p.raw_data(), n, name) : int32_data, IntElem::i16);
+    case kUint16: return integer(raw ? widen<uint16_t>(p.raw_data(), n, name) : int32_data, IntElem::u16);
+    case kInt8: return integer(raw ? widen<int8_t>(p.raw_data(), n, name) : int32_data, IntElem::i8);
+    case kUint8: return integer(raw ? widen<uint8_t>(p.raw_data(), n, name) : int32_data, IntElem::u8);
+    case kBool: return integer(raw ? widen<uint8_t>(p.raw_data(), n, name) : int32_data, IntElem::boolean);
     case kInt4:
     case kUint4: {
       const bool is_signed = p.data_type() == kInt4;
       return integer(raw ? unpack_nibbles(p.raw_data(), n, is_signed, name)
-                         : unpack_nibbles(int32_data, n, is_signed, name),
-                     is_signed ? IntType::i4 : IntType::u4);
+                         : unpack_nibbles(std::string(int32_data.begin(), int32_data.end()), n, is_signed, name),
+                     is_signed ? IntElem::i4 : IntElem::u4);
     }
     default:
       throw ModelError("tensor '" + name + "' has data type " + std::to_string(p.data_type()) +

@@ -301,7 +301,7 @@ Proto fused_qdq_step(const Graph& g, const Node& q, std::vector<bool>& done, boo
   p.run = [node, blocked](int64_t opset, std::span<const Tensor* const> in, std::span<Tensor* const> out) {
     const Tensor& x = *in[0];
     const ops::QuantParams qp = ops::quant_params(*node, opset, in, x.shape, true);
-    const auto [lo, hi] = int_type_range(qp.type);
+    const auto [lo, hi] = int_elem_range(qp.type);
     const float flo = static_cast<float>(lo), fhi = static_cast<float>(hi);
     Tensor& y = *out[0];
     if (blocked) {

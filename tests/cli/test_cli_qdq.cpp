@@ -1,57 +1,88 @@
-// The CLI on QDQ models (ONNX Runtime quantize_static layout, tools/make_qdq_fixture.py):
-// inspect and quantize accept them; a malformed one is a one-line error naming the tensor.
+// quantize -o writes standard QDQ ONNX by default (FP32 weights with --weights float) and
+// reports the sizes the user gets.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "test_paths.h"
 
 namespace dfmpc {
 namespace {
 
-std::string fixture(const std::string& f) { return (test::fixtures_dir() / f).string(); }
-
-int cli(const std::string& args, std::string* out, std::string* err) {
-  return test::run_command(test::cli_path().string() + " " + args, out, err);
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), {}};
 }
 
-TEST(CliQdq, InspectListsQuantizeDequantizeNodes) {
-  for (const char* f : {"qdq_small_int8.onnx", "qdq_small_int4.onnx"}) {
-    std::string out, err;
-    ASSERT_EQ(cli("inspect " + fixture(f), &out, &err), 0) << err;
-    EXPECT_NE(out.find("QuantizeLinear"), std::string::npos) << f;
-    EXPECT_NE(out.find("7 QuantizeLinear/DequantizeLinear pairs on activations"), std::string::npos) << out;
-    EXPECT_NE(out.find("conv2 "), std::string::npos) << out;
-  }
+struct CliRun {
+  int status;
+  std::string out, err;
+};
+
+CliRun quantize(const std::string& args) {
+  CliRun r;
+  const std::string model = (test::fixtures_dir() / "resnet_cifar_optionA_bn.onnx").string();
+  r.status = test::run_command(test::cli_path().string() + " quantize " + model + " " + args, &r.out, &r.err);
+  return r;
 }
 
-TEST(CliQdq, QuantizeAcceptsQdqModelsAndDropsActivationPairs) {
+TEST(CliQdq, DefaultIsQdqAndFloatKeepsFp32Weights) {
   const auto dir = test::temp_dir("cli_qdq");
-  for (const char* f : {"qdq_small_int8.onnx", "qdq_small_int4.onnx"}) {
-    const std::string o = (dir / "out.onnx").string();
-    std::string out, err;
-    ASSERT_EQ(cli("quantize " + fixture(f) + " -o " + o + " --bits 4", &out, &err), 0) << err;
-    EXPECT_NE(err.find("7 QuantizeLinear/DequantizeLinear pairs on activations dropped"), std::string::npos) << err;
-    ASSERT_TRUE(std::filesystem::exists(o));
-    ASSERT_EQ(cli("inspect " + o, &out, &err), 0) << err;  // the output reads back
-    EXPECT_EQ(out.find("QuantizeLinear"), std::string::npos) << out;
-    std::filesystem::remove(o);
+  const std::string qdq = (dir / "q.onnx").string(), flt = (dir / "f.onnx").string();
+  const CliRun a = quantize("-o " + qdq + " --bits 2/6 --json");
+  ASSERT_EQ(a.status, 0) << a.err;
+  const CliRun b = quantize("-o " + flt + " --bits 2/6 --json --weights float");
+  ASSERT_EQ(b.status, 0) << b.err;
+  const auto ja = nlohmann::json::parse(a.out), jb = nlohmann::json::parse(b.out);
+  EXPECT_EQ(ja["weights"], "qdq");
+  EXPECT_EQ(jb["weights"], "float");
+  EXPECT_EQ(ja["sizes"]["onnx_bytes"].get<int64_t>(), static_cast<int64_t>(std::filesystem::file_size(qdq)));
+  EXPECT_EQ(jb["sizes"]["onnx_bytes"].get<int64_t>(), static_cast<int64_t>(std::filesystem::file_size(flt)));
+  EXPECT_LT(ja["sizes"]["onnx_bytes"].get<int64_t>(), jb["sizes"]["onnx_bytes"].get<int64_t>());
+  EXPECT_GT(ja["sizes"]["packed_bytes"].get<int64_t>(), 0);
+  EXPECT_FALSE(ja["sizes"]["packed_written"].get<bool>());
+  EXPECT_GT(ja["sizes"]["fp32_bytes"].get<int64_t>(), ja["sizes"]["true_width_bytes"].get<int64_t>());
+  int int4 = 0;
+  for (const auto& l : ja["layers"]) {
+    const std::string c = l["container"];
+    if (l["bits"].get<int>() <= 3) {
+      EXPECT_TRUE(c == "INT4" || c == "UINT4") << l.dump();
+    } else {
+      EXPECT_TRUE(c == "INT8" || c == "UINT8" || c == "INT16") << l.dump();
+    }
+    int4 += c == "INT4" || c == "UINT4";
   }
+  EXPECT_GT(int4, 0);
+  for (const auto& l : jb["layers"]) EXPECT_EQ(l["container"], "FLOAT");
+  EXPECT_NE(slurp(qdq).find("DequantizeLinear"), std::string::npos);
+  EXPECT_EQ(slurp(flt).find("DequantizeLinear"), std::string::npos);
+  std::filesystem::remove_all(dir);
 }
 
-TEST(CliQdq, TruncatedInt4DataIsAOneLineError) {
+TEST(CliQdq, TextReportShowsSizesAndContainers) {
+  const auto dir = test::temp_dir("cli_qdq_text");
+  const std::string out = (dir / "q.onnx").string(), packed = (dir / "q.dfmpc").string();
+  const CliRun r = quantize("-o " + out + " --bits 3/6 --packed " + packed);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("size: ONNX file"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("FP32"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" INT4 "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("(not written)"), std::string::npos) << r.out;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(CliQdq, BadWeightsModeIsAOneLineErrorAndWritesNothing) {
   const auto dir = test::temp_dir("cli_qdq_bad");
-  const std::string o = (dir / "out.onnx").string();
-  for (const std::string& cmd : {"inspect " + fixture("qdq_bad_int4_short.onnx"),
-                                "quantize " + fixture("qdq_bad_int4_short.onnx") + " -o " + o}) {
-    std::string out, err;
-    EXPECT_NE(cli(cmd, &out, &err), 0) << cmd;
-    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
-    EXPECT_NE(err.find("UINT4 tensor 'conv2_quantized' holds 220 bytes, its 441 values need 221"), std::string::npos)
-        << err;
-    EXPECT_FALSE(std::filesystem::exists(o));
-  }
+  const std::string out = (dir / "q.onnx").string();
+  const CliRun r = quantize("-o " + out + " --weights int3");
+  EXPECT_NE(r.status, 0);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find("int3"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

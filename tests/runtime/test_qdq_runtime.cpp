@@ -15,7 +15,7 @@
 namespace dfmpc {
 namespace {
 
-Tensor zero_point(IntType t, std::vector<int64_t> v, Shape s = {}) {
+Tensor zero_point(IntElem t, std::vector<int64_t> v, Shape s = {}) {
   Tensor z = Tensor::from_i64(std::move(s), std::move(v));
   z.itype = t;
   return z;
@@ -35,11 +35,11 @@ std::vector<int64_t> quantize(const std::vector<float>& x, float scale, const Te
 
 TEST(QuantizeLinear, RoundsHalfToEvenAndSaturates) {
   const std::vector<float> x{0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, 3.49f, 1000.0f, -1000.0f};
-  EXPECT_EQ(quantize(x, 1.0f, zero_point(IntType::u8, {0})), (std::vector<int64_t>{0, 2, 2, 0, 0, 0, 3, 255, 0}));
-  EXPECT_EQ(quantize(x, 1.0f, zero_point(IntType::i8, {0})), (std::vector<int64_t>{0, 2, 2, 0, -2, -2, 3, 127, -128}));
-  EXPECT_EQ(quantize(x, 1.0f, zero_point(IntType::i4, {0})), (std::vector<int64_t>{0, 2, 2, 0, -2, -2, 3, 7, -8}));
-  EXPECT_EQ(quantize(x, 1.0f, zero_point(IntType::u4, {3})), (std::vector<int64_t>{3, 5, 5, 3, 1, 1, 6, 15, 0}));
-  EXPECT_EQ(quantize(x, 0.5f, zero_point(IntType::u8, {128})),
+  EXPECT_EQ(quantize(x, 1.0f, zero_point(IntElem::u8, {0})), (std::vector<int64_t>{0, 2, 2, 0, 0, 0, 3, 255, 0}));
+  EXPECT_EQ(quantize(x, 1.0f, zero_point(IntElem::i8, {0})), (std::vector<int64_t>{0, 2, 2, 0, -2, -2, 3, 127, -128}));
+  EXPECT_EQ(quantize(x, 1.0f, zero_point(IntElem::i4, {0})), (std::vector<int64_t>{0, 2, 2, 0, -2, -2, 3, 7, -8}));
+  EXPECT_EQ(quantize(x, 1.0f, zero_point(IntElem::u4, {3})), (std::vector<int64_t>{3, 5, 5, 3, 1, 1, 6, 15, 0}));
+  EXPECT_EQ(quantize(x, 0.5f, zero_point(IntElem::u8, {128})),
             (std::vector<int64_t>{129, 131, 133, 127, 125, 123, 135, 255, 0}));
 }
 
@@ -57,7 +57,7 @@ Graph qdq_graph(bool with_conv, bool per_axis) {
     g.nodes.push_back({"conv", "Conv", {"x", "w"}, {"c"}, {}});
   }
   g.initializers["s"] = per_axis ? Tensor::from_f32({3}, {0.05f, 0.1f, 0.2f}) : Tensor::from_f32({}, {0.1f});
-  g.initializers["z"] = per_axis ? zero_point(IntType::u8, {10, 128, 250}, {3}) : zero_point(IntType::u8, {128});
+  g.initializers["z"] = per_axis ? zero_point(IntElem::u8, {10, 128, 250}, {3}) : zero_point(IntElem::u8, {128});
   g.nodes.push_back({"q", "QuantizeLinear", {cur, "s", "z"}, {"xq"}, {}});
   g.nodes.push_back({"dq", "DequantizeLinear", {"xq", "s", "z"}, {"y"}, {}});
   return g;

@@ -12,7 +12,7 @@ inline void prepare_f32(Tensor& t, const Shape& s) {
   t.f.resize(static_cast<size_t>(shape_numel(s)));
 }
 
-inline void prepare_like(Tensor& t, const Shape& s, DType d, IntType it = IntType::i64) {
+inline void prepare_like(Tensor& t, const Shape& s, DType d, IntElem it = IntElem::i64) {
   t.dtype = d;
   t.itype = it;
   t.shape = s;

@@ -10,29 +10,29 @@ namespace dfmpc::ops {
 namespace {
 
 // ONNX TensorProto data types QuantizeLinear may produce (its output_dtype attribute).
-IntType output_type_code(const Node& n, int64_t code) {
+IntElem output_type_code(const Node& n, int64_t code) {
   switch (code) {
-    case 2: return IntType::u8;
-    case 3: return IntType::i8;
-    case 4: return IntType::u16;
-    case 5: return IntType::i16;
-    case 21: return IntType::u4;
-    case 22: return IntType::i4;
+    case 2: return IntElem::u8;
+    case 3: return IntElem::i8;
+    case 4: return IntElem::u16;
+    case 5: return IntElem::i16;
+    case 21: return IntElem::u4;
+    case 22: return IntElem::i4;
     default:
       throw ModelError(n.where() + ": output_dtype " + std::to_string(code) +
                        " is not supported (UINT8, INT8, UINT16, INT16, UINT4, INT4)");
   }
 }
 
-bool quantized_type(IntType t) {
-  return t == IntType::u8 || t == IntType::i8 || t == IntType::u16 || t == IntType::i16 || t == IntType::u4 ||
-         t == IntType::i4;
+bool quantized_type(IntElem t) {
+  return t == IntElem::u8 || t == IntElem::i8 || t == IntElem::u16 || t == IntElem::i16 || t == IntElem::u4 ||
+         t == IntElem::i4;
 }
 
 }  // namespace
 
 QuantParams quant_params(const Node& n, int64_t opset, std::span<const Tensor* const> in, const Shape& x,
-                         bool quantize, IntType x_type) {
+                         bool quantize, IntElem x_type) {
   if (n.attr_i("block_size", 0) != 0)
     throw ModelError(n.where() + ": blocked quantization (block_size " + std::to_string(n.attr_i("block_size", 0)) +
                      ") is not supported");
@@ -79,26 +79,26 @@ QuantParams quant_params(const Node& n, int64_t opset, std::span<const Tensor* c
   if (quantize) {
     const int64_t code = n.attr_i("output_dtype", 0);
     if (code != 0) {
-      const IntType t = output_type_code(n, code);
+      const IntElem t = output_type_code(n, code);
       if (zero && t != p.type)
-        throw ModelError(n.where() + ": output_dtype " + int_type_name(t) + " differs from the zero point's type " +
-                         int_type_name(p.type));
+        throw ModelError(n.where() + ": output_dtype " + int_elem_name(t) + " differs from the zero point's type " +
+                         int_elem_name(p.type));
       p.type = t;
     }
     if (!quantized_type(p.type))
-      throw ModelError(n.where() + ": cannot quantize to " + int_type_name(p.type) +
+      throw ModelError(n.where() + ": cannot quantize to " + int_elem_name(p.type) +
                        " (zero point type must be UINT8, INT8, UINT16, INT16, UINT4 or INT4)");
   } else {
     if (zero && p.type != x_type)
-      throw ModelError(n.where() + ": zero point '" + n.inputs[2] + "' is " + int_type_name(p.type) +
-                       " but the input '" + n.inputs[0] + "' is " + int_type_name(x_type));
+      throw ModelError(n.where() + ": zero point '" + n.inputs[2] + "' is " + int_elem_name(p.type) +
+                       " but the input '" + n.inputs[0] + "' is " + int_elem_name(x_type));
     p.type = x_type;
   }
-  const auto [lo, hi] = int_type_range(p.type);
+  const auto [lo, hi] = int_elem_range(p.type);
   for (int64_t z : p.zero)
     if (z < lo || z > hi)
       throw ModelError(n.where() + ": zero point " + std::to_string(z) + " is outside the range of " +
-                       int_type_name(p.type));
+                       int_elem_name(p.type));
   return p;
 }
 
@@ -106,7 +106,7 @@ void quantize_linear(const Node& n, int64_t opset, std::span<const Tensor* const
   const Tensor& x = need(n, in, 0);
   if (!x.is_f32()) throw ModelError(n.where() + ": input '" + n.inputs[0] + "' must be a float tensor");
   const QuantParams p = quant_params(n, opset, in, x.shape, true);
-  const auto [lo, hi] = int_type_range(p.type);
+  const auto [lo, hi] = int_elem_range(p.type);
   const float flo = static_cast<float>(lo), fhi = static_cast<float>(hi);
   Tensor& y = *out[0];
   prepare_like(y, x.shape, DType::i64, p.type);
@@ -120,7 +120,7 @@ void dequantize_linear(const Node& n, int64_t opset, std::span<const Tensor* con
   const Tensor& x = need(n, in, 0);
   if (x.is_f32()) throw ModelError(n.where() + ": input '" + n.inputs[0] + "' must be an integer tensor");
   const QuantParams p = quant_params(n, opset, in, x.shape, false, x.itype);
-  if (p.type == IntType::i32 && std::any_of(p.zero.begin(), p.zero.end(), [](int64_t z) { return z != 0; }))
+  if (p.type == IntElem::i32 && std::any_of(p.zero.begin(), p.zero.end(), [](int64_t z) { return z != 0; }))
     throw ModelError(n.where() + ": an INT32 input needs a zero point of 0");
   Tensor& y = *out[0];
   prepare_f32(y, x.shape);
