@@ -140,6 +140,27 @@ TEST(QdqImport, PerAxisOnAxis0And1AndPerTensor) {
   EXPECT_EQ(folded_weight(pt), (std::vector<float>{-63.5f, -63, -62.5f, 63.5f, 63, 62.5f}));
 }
 
+TEST(QdqImport, ReshapedCodesKeepTheirType) {
+  // q (INT4 [4]) -> Reshape [2, 2] -> DequantizeLinear with an INT4 zero point per row.
+  QdqModel m({2, 2});
+  m.tensor("q", kInt4, {4})->set_raw_data(bytes({0x21, 0x8F}));  // 1 2 -1 -8
+  auto* shape = m.tensor("shape", onnx::TensorProto::INT64, {2});
+  shape->add_int64_data(2);
+  shape->add_int64_data(2);
+  m.scale({1.0f, 10.0f}, {2});
+  m.zero(kInt4, {2}, bytes({0xF1}));  // 1, -1
+  m.attr("axis", 0);
+  m.dq->set_input(0, "q2");
+  auto* reshape = m.g->add_node();
+  reshape->set_op_type("Reshape");
+  reshape->set_name("reshape");
+  reshape->add_input("q");
+  reshape->add_input("shape");
+  reshape->add_output("q2");
+  for (int k = m.g->node_size() - 1; k > 0; --k) m.g->mutable_node()->SwapElements(k, k - 1);
+  EXPECT_EQ(folded_weight(m), (std::vector<float>{0, 1, 0, -70}));
+}
+
 TEST(QdqImport, WiderIntegerTypes) {
   QdqModel i16({2});
   i16.tensor("q", onnx::TensorProto::INT16, {2})->set_raw_data(bytes({0x00, 0x80, 0xFF, 0x7F}));
