@@ -208,6 +208,13 @@ TEST(QdqImport, MalformedQdqIsOneLineNamingTheNode) {
   ztype.scale({1.0f}, {});
   ztype.zero(onnx::TensorProto::UINT8, {}, bytes({0}));
   expect(ztype, "zero point 'zero' is UINT8 but the input 'q' is INT8");
+  QdqModel i64({2});
+  i64.tensor("q", onnx::TensorProto::INT64, {2})->set_raw_data(std::string(16, '\0'));
+  i64.scale({1.0f}, {});
+  {
+    const std::string err = i64.error();
+    EXPECT_NE(err.find("input 'q' is INT64; DequantizeLinear takes INT4"), std::string::npos) << err;
+  }
   QdqModel block({2, 3}, 21);
   block.tensor("q", onnx::TensorProto::INT8, {2, 3})->set_raw_data(bytes({1, 2, 3, 4, 5, 6}));
   block.scale({1, 2}, {2, 1});

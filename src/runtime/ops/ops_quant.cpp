@@ -118,7 +118,9 @@ void quantize_linear(const Node& n, int64_t opset, std::span<const Tensor* const
 
 void dequantize_linear(const Node& n, int64_t opset, std::span<const Tensor* const> in, std::span<Tensor* const> out) {
   const Tensor& x = need(n, in, 0);
-  if (x.is_f32()) throw ModelError(n.where() + ": input '" + n.inputs[0] + "' must be an integer tensor");
+  if (x.is_f32() || x.itype == IntElem::i64 || x.itype == IntElem::boolean)
+    throw ModelError(n.where() + ": input '" + n.inputs[0] + "' is " + (x.is_f32() ? "FLOAT" : int_elem_name(x.itype)) +
+                     "; DequantizeLinear takes INT4, UINT4, INT8, UINT8, INT16, UINT16 or INT32");
   const QuantParams p = quant_params(n, opset, in, x.shape, false, x.itype);
   if (p.type == IntElem::i32 && std::any_of(p.zero.begin(), p.zero.end(), [](int64_t z) { return z != 0; }))
     throw ModelError(n.where() + ": an INT32 input needs a zero point of 0");

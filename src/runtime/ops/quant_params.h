@@ -15,7 +15,6 @@ struct QuantParams {
   std::vector<int64_t> zero;  // same length as scale (zeros when the input is omitted)
   IntElem type = IntElem::u8;
   int64_t outer = 1, dim = 1, inner = 1;  // x viewed as [outer, dim, inner], dim = the axis
-  bool per_axis() const { return scale.size() > 1 || dim > 1; }
   int64_t channel(int64_t flat) const { return scale.size() == 1 ? 0 : (flat / inner) % dim; }
 };
 
