@@ -306,20 +306,13 @@ Proto fused_qdq_step(const Graph& g, const Node& q, std::vector<bool>& done, boo
     Tensor& y = *out[0];
     if (blocked) {
       blk::prepare(y, x.shape);
-      const float* src = blk::data(x);
-      float* dst = blk::data(y);
-      const float s = qp.scale[0];
-      const int64_t z = qp.zero[0];
-      for (int64_t k = 0, n = blk::numel(x.shape); k < n; ++k)
-        dst[k] = ops::dequantize_value(ops::quantize_value(src[k], s, z, flo, fhi), s, z);
+      ops::fake_quantize(blk::data(x), blk::data(y), blk::numel(x.shape), qp.scale[0], qp.zero[0], flo, fhi);
       return;
     }
     prepare_f32(y, x.shape);
-    for (size_t k = 0; k < x.f.size(); ++k) {
-      const int64_t c = qp.channel(static_cast<int64_t>(k));
-      y.f[k] = ops::dequantize_value(ops::quantize_value(x.f[k], qp.scale[c], qp.zero[c], flo, fhi), qp.scale[c],
-                                     qp.zero[c]);
-    }
+    const int64_t channels = static_cast<int64_t>(qp.scale.size()), run = qp.scale.size() == 1 ? x.numel() : qp.inner;
+    for (int64_t k = 0, c = 0; k < x.numel(); k += run, c = (c + 1) % channels)
+      ops::fake_quantize(x.f.data() + k, y.f.data() + k, run, qp.scale[c], qp.zero[c], flo, fhi);
   };
   return p;
 }

@@ -56,7 +56,7 @@ Graph qdq_graph(bool with_conv, bool per_axis) {
     g.initializers["w"] = Tensor::from_f32({3, 3, 1, 1}, w);
     g.nodes.push_back({"conv", "Conv", {"x", "w"}, {"c"}, {}});
   }
-  g.initializers["s"] = per_axis ? Tensor::from_f32({3}, {0.05f, 0.1f, 0.2f}) : Tensor::from_f32({}, {0.1f});
+  g.initializers["s"] = per_axis ? Tensor::from_f32({3}, {0.05f, 0.1f, 0.2f}) : Tensor::from_f32({}, {0.25f});
   g.initializers["z"] = per_axis ? zero_point(IntElem::u8, {10, 128, 250}, {3}) : zero_point(IntElem::u8, {128});
   g.nodes.push_back({"q", "QuantizeLinear", {cur, "s", "z"}, {"xq"}, {}});
   g.nodes.push_back({"dq", "DequantizeLinear", {"xq", "s", "z"}, {"y"}, {}});
@@ -65,8 +65,9 @@ Graph qdq_graph(bool with_conv, bool per_axis) {
 
 TEST(QuantizeLinear, FusedPairMatchesTheReferenceOpsExactly) {
   std::vector<float> x(2 * 3 * 5 * 4);
-  for (size_t k = 0; k < x.size(); ++k)  // ties at multiples of 0.05, values past the range
-    x[k] = static_cast<float>(static_cast<int>(k) - 60) * 0.35f + (k % 3 == 0 ? 0.05f : 0.0f);
+  for (size_t k = 0; k < x.size(); ++k)  // exact ties (x / 0.25 = odd halves), values past the range
+    x[k] = static_cast<float>(static_cast<int>(k) - 60) * 0.625f;
+  x[7] = std::nanf("");  // QuantizeLinear saturates NaN to the bottom of the range
   for (bool with_conv : {false, true})
     for (bool per_axis : {false, true}) {
       const Graph g = qdq_graph(with_conv, per_axis);
@@ -78,7 +79,7 @@ TEST(QuantizeLinear, FusedPairMatchesTheReferenceOpsExactly) {
       const std::vector<float> b = ref.run(x.data(), 2).f;
       EXPECT_EQ(a, b) << "conv " << with_conv << " per-axis " << per_axis;
       // Saturation shows: the largest input maps to the top of the UINT8 grid.
-      EXPECT_FLOAT_EQ(*std::max_element(b.begin(), b.end()), 0.1f * 127);
+      EXPECT_FLOAT_EQ(*std::max_element(b.begin(), b.end()), per_axis ? 0.1f * 127 : 0.25f * 127);
     }
 }
 
