@@ -74,7 +74,7 @@ for model in $MODELS; do
     else
       bits="${s#MP}"; bits="${bits%% *}"; method="${s##* }"
       onnx="$TMP/$tag.onnx"
-      "$DFMPC" quantize "$src" -o "$onnx" --bits "$bits" --method "$method" --stats keep --json > "$TMP/$tag.quantize.json"
+      "$DFMPC" quantize "$src" -o "$onnx" --bits "$bits" --method "$method" --stats keep --weights float --json > "$TMP/$tag.quantize.json"
     fi
     "$DFMPC" eval "$onnx" --data "$DATA" "${NORM[@]}" --batch 100 --threads "$THREADS" "${LIMIT_ARGS[@]}" \
       --json > "$TMP/$tag.dfmpc.json" 2> "$TMP/$tag.dfmpc.err" &
@@ -137,7 +137,7 @@ Command: `{cmd}` (started {start}, finished {now}).
 - Data: CIFAR-10 test file `cifar10-test-jpeg.bin`, {'all images' if limit == '0' else 'first ' + limit + ' images'}, normalised (pixels/255 - (0.485, 0.456, 0.406)) / (0.229, 0.224, 0.225).
 - dfmpc: `dfmpc eval MODEL --batch 100 --threads {threads} --json` (snapshot of build/dfmpc, sha256 {sha}...).
 - ONNX Runtime: onnxruntime-node {ortv}, CPU execution provider, {threads} intra-op thread(s), graph optimizations all, batches of 100 (`node bench/ort/eval.mjs MODEL DATA --threads {threads}`).
-- Quantized models: `dfmpc quantize MODEL_bn.onnx -o OUT.onnx --bits B --method none|dfmpc --stats keep` (weights dequantized onto their grids, so ONNX Runtime runs the exact same FP32 graph).
+- Quantized models: `dfmpc quantize MODEL_bn.onnx -o OUT.onnx --bits B --method none|dfmpc --stats keep --weights float` (weights dequantized onto their grids, so ONNX Runtime runs the exact same FP32 graph).
 - Machine: Debian 12, 2 cores, shared with other jobs while this ran (images/s are not compared here).
 
 {chr(10).join(lines)}

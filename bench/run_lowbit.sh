@@ -64,7 +64,7 @@ for m in $MODELS; do
   for b in $BITS; do
     tag="${m}_${b/\//-}"
     "$DFMPC" quantize "$SHARED/models/${m}_cifar10_bn.onnx" -o "$RUN/models/$tag.onnx" \
-      --packed "$RUN/models/$tag.dfmpc" --bits "$b" > "$RUN/models/$tag.quantize.txt"
+      --packed "$RUN/models/$tag.dfmpc" --bits "$b" --weights float > "$RUN/models/$tag.quantize.txt"
   done
 done
 

@@ -44,8 +44,9 @@ def run_json(cmd):
 
 
 def quantize(dfmpc, model, out, bits, method, stats, lambda1=None):
+    # FP32 weights: the figures read them with numpy (conv_weights) and evaluate the file.
     cmd = [dfmpc, "quantize", model, "-o", out, "--bits", bits, "--method", method,
-           "--stats", stats, "--json"]
+           "--stats", stats, "--weights", "float", "--json"]
     if lambda1 is not None:
         cmd += ["--lambda1", repr(float(lambda1))]
     return run_json(cmd)

@@ -52,14 +52,15 @@ export function normalizeBatch(data, first, n, out) {
   }
 }
 
-// CPU execution provider, `threads` intra-op threads, all graph optimizations.
-export async function createSession(model, threads = 2) {
+// CPU execution provider, `threads` intra-op threads, graph optimizations `opt`
+// (disabled | basic | extended | all).
+export async function createSession(model, threads = 2, opt = 'all') {
   return ort.InferenceSession.create(model, {
     executionProviders: ['cpu'],
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
+    graphOptimizationLevel: opt,
   });
 }
 

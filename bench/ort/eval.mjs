@@ -2,18 +2,19 @@
 // Top-1 / top-5 accuracy of an ONNX model on a CIFAR-10 binary file with ONNX Runtime (CPU EP,
 // 2 intra-op threads, all graph optimizations), batches of 100, same preprocessing as
 // `dfmpc eval --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225`.
-// Usage: node bench/ort/eval.mjs MODEL DATA [--limit N] [--batch 100] [--threads 2]
+// Usage: node bench/ort/eval.mjs MODEL DATA [--limit N] [--batch 100] [--threads 2] [--opt all|disabled]
+// (--opt disabled: no graph rewrites, e.g. QDQ groups stay float ops instead of integer kernels)
 // Prints one JSON object: {top1, top5, images, seconds, ...}; seconds = time inside session.run.
 import { loadCifar, normalizeBatch, createSession, parseArgs, ort, IMAGE, version } from './common.mjs';
 
-const { pos, opts } = parseArgs(process.argv.slice(2), { limit: 0, batch: 100, threads: 2 });
+const { pos, opts } = parseArgs(process.argv.slice(2), { limit: 0, batch: 100, threads: 2, opt: 'all' });
 if (pos.length !== 2) {
   console.error('usage: eval.mjs MODEL DATA [--limit N] [--batch N] [--threads N]');
   process.exit(2);
 }
 const [model, dataPath] = pos;
 const data = loadCifar(dataPath, opts.limit);
-const session = await createSession(model, opts.threads);
+const session = await createSession(model, opts.threads, opts.opt);
 const inName = session.inputNames[0];
 const outName = session.outputNames[0];
 

@@ -4,14 +4,18 @@
 #include <malloc.h>
 
 #include <chrono>
+#include <filesystem>
+#include <map>
 #include <limits>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_common.h"
 #include "cli/model_loader.h"
 #include "export/packed_model.h"
+#include "export/qdq_model.h"
 #include "ir/file_util.h"
 #include "onnx/onnx_io.h"
+#include "passes/strip_qdq.h"
 #include "quant/pipeline.h"
 #include "runtime/kernels/conv.h"
 
@@ -24,7 +28,23 @@ struct QuantizeFlags {
   double lambda1 = 0.5, lambda2 = 0.0;
   bool json = false, asymmetric = false;
   std::string cle = "auto";
+  std::string weights = "qdq";
 };
+
+// What the user gets, in bytes.
+struct SizeReport {
+  int64_t onnx = 0;         // the -o file
+  int64_t packed = 0;       // the .dfmpc file (written with --packed, else computed)
+  bool packed_written = false;
+  std::map<std::string, std::string> container;  // weight -> "INT4", ..., "FLOAT" (--weights float: FP32)
+  std::vector<std::string> notes;                 // weights that stayed FP32 in a QDQ file, and why
+};
+
+int64_t file_bytes(const std::string& path) {
+  std::error_code ec;
+  const auto n = std::filesystem::file_size(path, ec);
+  return ec ? -1 : static_cast<int64_t>(n);
+}
 
 void parse_bits(const std::string& s, QuantizeConfig& cfg) {
   const auto slash = s.find('/');
@@ -49,12 +69,13 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 nlohmann::json report_json(const QuantizeFlags& f, const QuantizeConfig& cfg, const QuantizedModel& m,
-                           int64_t packed_bytes, const IoSeconds& io) {
+                           const SizeReport& sizes, const IoSeconds& io) {
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& l : m.report.layers) {
     nlohmann::json j{{"node", l.node}, {"role", l.role}, {"scheme", l.scheme}, {"bits", l.bits},
                      {"params", l.params}, {"groups", l.groups}, {"scale_min", l.scale_min},
-                     {"scale_max", l.scale_max}, {"rel_error", l.rel_error}};
+                     {"scale_max", l.scale_max}, {"rel_error", l.rel_error},
+                     {"container", sizes.container.count(l.weight) ? sizes.container.at(l.weight) : "FLOAT"}};
     if (l.compensated)
       j["c"] = {{"min", l.c_min}, {"mean", l.c_mean}, {"max", l.c_max}, {"values", l.c}, {"high_layer", l.partner}};
     layers.push_back(j);
@@ -68,8 +89,13 @@ nlohmann::json report_json(const QuantizeFlags& f, const QuantizeConfig& cfg, co
                    {"pairs", m.report.pairs}, {"seconds", m.report.seconds},
                    {"io_seconds", {{"load", io.load}, {"write", io.write}}},
                    {"size_mb", {{"fp32", m.report.fp32_bytes / 1e6}, {"quantized", m.report.quantized_bytes / 1e6}}},
+                   {"weights", f.weights},
+                   {"sizes", {{"onnx_bytes", sizes.onnx}, {"packed_bytes", sizes.packed},
+                              {"packed_written", sizes.packed_written},
+                              {"true_width_bytes", m.report.quantized_bytes}, {"fp32_bytes", m.report.fp32_bytes}}},
                    {"layers", layers}};
-  if (packed_bytes >= 0) r["packed"] = {{"file", f.packed}, {"bytes", packed_bytes}};
+  if (!sizes.notes.empty()) r["kept_fp32"] = sizes.notes;
+  if (sizes.packed_written) r["packed"] = {{"file", f.packed}, {"bytes", sizes.packed}};
   return r;
 }
 
@@ -118,33 +144,55 @@ void run_quantize(const QuantizeFlags& f) {
   const std::string packed_tmp = f.packed.empty() ? std::string() : outputs.add(f.packed);
   IoSeconds io;
   auto t0 = std::chrono::steady_clock::now();
-  const Graph g = load_model(f.model);
+  Graph g = load_model(f.model);
+  if (const int pairs = strip_activation_qdq(g))
+    fmt::print(stderr, "note: {} QuantizeLinear/DequantizeLinear pairs on activations dropped (dfmpc quantizes weights only)\n", pairs);
   io.load = seconds_since(t0);
   cfg = resolve_defaults(cfg, g);
   for (int b : {cfg.low_bits, cfg.high_bits, cfg.edge_bits})
     if (b < 2 || b > 8) throw CLI::ValidationError("--bits", "bit widths must be between 2 and 8, got " + std::to_string(b));
   const QuantizedModel m = quantize_model(g, cfg);
   t0 = std::chrono::steady_clock::now();
-  export_onnx(m.graph, onnx_tmp);
-  int64_t packed_bytes = -1;
-  if (!f.packed.empty()) packed_bytes = write_packed_model(m, packed_tmp);
+  SizeReport sizes;
+  if (f.weights == "float") {
+    export_onnx(m.graph, onnx_tmp);
+  } else {
+    for (const auto& l : write_qdq_onnx(m, onnx_tmp).layers) {
+      sizes.container[l.weight] = l.container;
+      if (!l.note.empty()) sizes.notes.push_back(l.note);
+    }
+  }
+  sizes.onnx = file_bytes(onnx_tmp);
+  if (!f.packed.empty()) {
+    sizes.packed = write_packed_model(m, packed_tmp);
+    sizes.packed_written = true;
+  }
   outputs.commit();
   io.write = seconds_since(t0);
+  if (!sizes.packed_written) sizes.packed = packed_model_size(m);
   if (f.json) {
-    fmt::print("{}\n", report_json(f, cfg, m, packed_bytes, io).dump());
+    fmt::print("{}\n", report_json(f, cfg, m, sizes, io).dump());
     return;
   }
   print_pairing(g);
-  fmt::print("\n{:<42} {:<5} {:<7} {:>4} {:>8} {:>9} {:>22}\n", "layer", "role", "scheme", "bits", "params", "rel.err", "c min/mean/max");
+  fmt::print("\n{:<42} {:<5} {:<7} {:>4} {:<6} {:>8} {:>9} {:>22}\n", "layer", "role", "scheme", "bits", "stored", "params",
+             "rel.err", "c min/mean/max");
   for (const auto& l : m.report.layers)
-    fmt::print("{:<42} {:<5} {:<7} {:>4} {:>8} {:>9.4f} {:>22}\n", l.node, l.role, l.scheme, l.bits, l.params, l.rel_error,
+    fmt::print("{:<42} {:<5} {:<7} {:>4} {:<6} {:>8} {:>9.4f} {:>22}\n", l.node, l.role, l.scheme, l.bits,
+               sizes.container.count(l.weight) ? sizes.container.at(l.weight) : "FLOAT", l.params, l.rel_error,
                l.compensated ? fmt::format("{:.3f}/{:.3f}/{:.3f}", l.c_min, l.c_mean, l.c_max) : "");
   fmt::print("\nmethod {} (quantizer {} per {}, compensation {}) bits {}/{} edge {} stats {}: {:.3f} MB -> {:.3f} MB at true bit widths, {:.1f} ms\n",
              method_name(cfg.method), cfg.quantizer, cfg.granularity == Granularity::per_channel ? "channel" : "tensor",
              cfg.method == Method::dfmpc && *cfg.compensate ? "eq27" : "off", cfg.low_bits, cfg.high_bits, cfg.edge_bits, stats_repair_name(*cfg.stats), m.report.fp32_bytes / 1e6,
              m.report.quantized_bytes / 1e6, m.report.seconds * 1e3);
-  fmt::print("wrote {} (load {:.1f} ms, write {:.1f} ms)\n", f.out, io.load * 1e3, io.write * 1e3);
-  if (packed_bytes >= 0) fmt::print("wrote {} ({} bytes)\n", f.packed, packed_bytes);
+  fmt::print("wrote {} ({}; load {:.1f} ms, write {:.1f} ms)\n", f.out,
+             f.weights == "float" ? fmt::format("FP32 weights, opset {}", m.graph.opset) : "QDQ integer weights, opset 21",
+             io.load * 1e3, io.write * 1e3);
+  if (sizes.packed_written) fmt::print("wrote {}\n", f.packed);
+  fmt::print("size: ONNX file {:.3f} MB | packed .dfmpc {:.3f} MB{} | true bit widths {:.3f} MB | FP32 {:.3f} MB\n",
+             sizes.onnx / 1e6, sizes.packed / 1e6, sizes.packed_written ? "" : " (not written)",
+             m.report.quantized_bytes / 1e6, m.report.fp32_bytes / 1e6);
+  for (const auto& n : sizes.notes) fmt::print("kept FP32: {}\n", n);
 }
 }  // namespace
 
@@ -152,7 +200,13 @@ void register_quantize(CLI::App& app) {
   auto f = std::make_shared<QuantizeFlags>();
   auto* cmd = app.add_subcommand("quantize", "Quantize a model's weights without data (DF-MPC and baselines)");
   cmd->add_option("model", f->model, "Input model (.onnx)")->required();
-  cmd->add_option("-o,--output", f->out, "Output ONNX file (weights dequantized, exactly on their grids)")->required();
+  cmd->add_option("-o,--output", f->out, "Output ONNX file (see --weights)")->required();
+  cmd->add_option("--weights", f->weights,
+                 "How -o stores quantized weights: qdq = integer codes (INT4/UINT4 up to 4 bits, INT8/UINT8 up to 8, "
+                 "INT16 for an 8-bit half-integer grid) -> DequantizeLinear, opset 21 (ONNX Runtime >= 1.20); "
+                 "float = FP32 values exactly on their grids at the input's opset, for tools without opset 21")
+      ->check(CLI::IsMember({"qdq", "float"}))
+      ->capture_default_str();
   cmd->add_option("--bits", f->bits, "LOW/HIGH bit widths of each pair (2/6, 3/6, ...) or one width for all")
       ->capture_default_str();
   cmd->add_option("--edge-bits", f->edge_bits, "Bits of layers outside pairs (stem, classifier, shortcuts)")

@@ -91,7 +91,9 @@ Graph skeleton(const QuantizedModel& m, std::map<std::string, std::string>& rena
 
 }  // namespace
 
-int64_t write_packed_model(const QuantizedModel& m, const std::string& path) {
+namespace {
+
+std::string packed_model_bytes(const QuantizedModel& m) {
   std::map<std::string, std::string> rename;
   const std::string onnx = export_onnx_bytes(skeleton(m, rename));
   uLongf zlen = compressBound(onnx.size());
@@ -121,9 +123,18 @@ int64_t write_packed_model(const QuantizedModel& m, const std::string& path) {
   }
   const uint32_t crc = crc_of(out, kHeaderBytes);
   std::memcpy(out.data() + 8, &crc, sizeof crc);
-  write_file_atomic(path, out);
-  return static_cast<int64_t>(out.size());
+  return out;
 }
+
+}  // namespace
+
+int64_t write_packed_model(const QuantizedModel& m, const std::string& path) {
+  const std::string bytes = packed_model_bytes(m);
+  write_file_atomic(path, bytes);
+  return static_cast<int64_t>(bytes.size());
+}
+
+int64_t packed_model_size(const QuantizedModel& m) { return static_cast<int64_t>(packed_model_bytes(m).size()); }
 
 bool is_packed_model_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

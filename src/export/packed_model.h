@@ -20,6 +20,8 @@ namespace dfmpc {
 
 // Returns the file size in bytes. Written atomically.
 int64_t write_packed_model(const QuantizedModel& m, const std::string& path);
+// The size write_packed_model() would write, without writing.
+int64_t packed_model_size(const QuantizedModel& m);
 
 struct PackedModel {
   Graph graph;  // weights dequantized into FP32 initializers

@@ -51,6 +51,36 @@ std::string shape_str(const Shape& s) {
   return out + "]";
 }
 
+const char* int_elem_name(IntElem t) {
+  switch (t) {
+    case IntElem::i64: return "INT64";
+    case IntElem::i32: return "INT32";
+    case IntElem::u16: return "UINT16";
+    case IntElem::i16: return "INT16";
+    case IntElem::u8: return "UINT8";
+    case IntElem::i8: return "INT8";
+    case IntElem::u4: return "UINT4";
+    case IntElem::i4: return "INT4";
+    case IntElem::boolean: return "BOOL";
+  }
+  return "?";
+}
+
+std::pair<int64_t, int64_t> int_elem_range(IntElem t) {
+  switch (t) {
+    case IntElem::i32: return {INT32_MIN, INT32_MAX};
+    case IntElem::u16: return {0, UINT16_MAX};
+    case IntElem::i16: return {INT16_MIN, INT16_MAX};
+    case IntElem::u8: return {0, UINT8_MAX};
+    case IntElem::i8: return {INT8_MIN, INT8_MAX};
+    case IntElem::u4: return {0, 15};
+    case IntElem::i4: return {-8, 7};
+    case IntElem::boolean: return {0, 1};
+    case IntElem::i64: break;
+  }
+  return {INT64_MIN, INT64_MAX};
+}
+
 Tensor Tensor::zeros(Shape s) {
   Tensor t;
   t.shape = std::move(s);

@@ -126,6 +126,7 @@ void identity(const Node& n, int64_t, std::span<const Tensor* const> in, std::sp
   const Tensor& x = need(n, in, 0);
   Tensor& y = *out[0];
   y.dtype = x.dtype;
+  y.itype = x.itype;
   y.shape = x.shape;
   y.f.assign(x.f.begin(), x.f.end());
   y.i.assign(x.i.begin(), x.i.end());
