@@ -124,8 +124,9 @@ void model_to_proto(const Graph& g, const std::map<std::string, QdqWeight>& int_
       throw ModelError("weight '" + name + "': " + int_type_name(w.type) + " needs opset 21, the graph is at opset " +
                        std::to_string(g.opset));
   }
-  // IR 10 is the first to allow INT4 / UINT4 (opset 21); 8 covers opsets 15-20.
-  m.set_ir_version(g.opset >= 21 ? 10 : g.opset >= 15 ? 8 : 7);
+  // The IR version each opset came with (ONNX 1.10: 15 / IR 8, 1.14: 19 / IR 9, 1.16: 21 / IR 10,
+  // the first to allow INT4 / UINT4); opsets 7-14 are written as IR 7 as before.
+  m.set_ir_version(g.opset >= 21 ? 10 : g.opset >= 19 ? 9 : g.opset >= 15 ? 8 : 7);
   m.set_producer_name("dfmpc");
   auto* op = m.add_opset_import();
   op->set_domain("");
