@@ -4,6 +4,7 @@
 #include "cli/cli_common.h"
 #include "cli/model_loader.h"
 #include "passes/pairing.h"
+#include "passes/strip_qdq.h"
 #include "runtime/shape_inference.h"
 
 namespace dfmpc::cli {
@@ -33,7 +34,11 @@ void run_inspect(const std::string& path) {
   }
   fmt::print("{} nodes, {} parameters ({:.3f} MB as FP32)\n", g.nodes.size(), total,
              static_cast<double>(total) * 4 / 1e6);
-  print_pairing(g);
+  Graph weights_only = g;  // what `quantize` works on
+  if (const int pairs = strip_activation_qdq(weights_only))
+    fmt::print("{} QuantizeLinear/DequantizeLinear pairs on activations (quantize drops them; pairs below without them)\n",
+               pairs);
+  print_pairing(weights_only);
 }
 }  // namespace
 

@@ -14,6 +14,7 @@
 #include "export/packed_model.h"
 #include "export/qdq_model.h"
 #include "onnx/onnx_io.h"
+#include "passes/strip_qdq.h"
 #include "quant/pipeline.h"
 
 namespace dfmpc::cli {
@@ -136,7 +137,9 @@ void run_quantize(const QuantizeFlags& f) {
   if (f.cle != "auto") cfg.equalize = f.cle == "on";
   IoSeconds io;
   auto t0 = std::chrono::steady_clock::now();
-  const Graph g = load_model(f.model);
+  Graph g = load_model(f.model);
+  if (const int pairs = strip_activation_qdq(g))
+    fmt::print(stderr, "note: {} QuantizeLinear/DequantizeLinear pairs on activations dropped (dfmpc quantizes weights only)\n", pairs);
   io.load = seconds_since(t0);
   cfg = resolve_defaults(cfg, g);
   for (int b : {cfg.low_bits, cfg.high_bits, cfg.edge_bits})

@@ -1,5 +1,6 @@
 #include "ir/tensor.h"
 
+#include <cstdint>
 #include <stdexcept>
 
 namespace dfmpc {
@@ -17,6 +18,36 @@ std::string shape_str(const Shape& s) {
     out += s[k] < 0 ? std::string("N") : std::to_string(s[k]);
   }
   return out + "]";
+}
+
+const char* int_type_name(IntType t) {
+  switch (t) {
+    case IntType::i64: return "INT64";
+    case IntType::i32: return "INT32";
+    case IntType::u16: return "UINT16";
+    case IntType::i16: return "INT16";
+    case IntType::u8: return "UINT8";
+    case IntType::i8: return "INT8";
+    case IntType::u4: return "UINT4";
+    case IntType::i4: return "INT4";
+    case IntType::boolean: return "BOOL";
+  }
+  return "?";
+}
+
+std::pair<int64_t, int64_t> int_type_range(IntType t) {
+  switch (t) {
+    case IntType::i32: return {INT32_MIN, INT32_MAX};
+    case IntType::u16: return {0, UINT16_MAX};
+    case IntType::i16: return {INT16_MIN, INT16_MAX};
+    case IntType::u8: return {0, UINT8_MAX};
+    case IntType::i8: return {INT8_MIN, INT8_MAX};
+    case IntType::u4: return {0, 15};
+    case IntType::i4: return {-8, 7};
+    case IntType::boolean: return {0, 1};
+    case IntType::i64: break;
+  }
+  return {INT64_MIN, INT64_MAX};
 }
 
 Tensor Tensor::zeros(Shape s) {

@@ -2,11 +2,13 @@
 
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "ir/file_util.h"
 #include "onnx/onnx_io.h"
 #include "passes/fold_constants.h"
+#include "runtime/shape_inference.h"
 
 namespace dfmpc {
 namespace {
@@ -19,6 +21,37 @@ std::vector<T> raw_values(const std::string& raw, size_t n, const std::string& n
   std::vector<T> v(n);
   if (n) std::memcpy(v.data(), raw.data(), raw.size());
   return v;
+}
+
+// ONNX TensorProto data types by number: libonnx 1.12's enum predates INT4 / UINT4 (opset 21).
+enum OnnxType : int {
+  kFloat = 1, kUint8 = 2, kInt8 = 3, kUint16 = 4, kInt16 = 5, kInt32 = 6, kInt64 = 7, kBool = 9,
+  kDouble = 11, kUint4 = 21, kInt4 = 22
+};
+
+// Two 4-bit values a byte, low nibble first; INT4 sign-extended. `bytes` holds one byte per
+// entry (raw_data, or int32_data of a non-raw tensor).
+template <class Bytes>
+std::vector<int64_t> unpack_nibbles(const Bytes& bytes, size_t n, bool is_signed, const std::string& name) {
+  const size_t need = (n + 1) / 2;
+  if (static_cast<size_t>(bytes.size()) != need)
+    throw ModelError(std::string(is_signed ? "INT4" : "UINT4") + " tensor '" + name + "' holds " +
+                     std::to_string(bytes.size()) + " bytes, its " + std::to_string(n) + " values need " +
+                     std::to_string(need));
+  std::vector<int64_t> v(n);
+  for (size_t k = 0; k < n; ++k) {
+    const int b = static_cast<uint8_t>(bytes[k / 2]);
+    const int nib = (k % 2 == 0) ? (b & 0x0F) : (b >> 4);
+    v[k] = is_signed && nib >= 8 ? nib - 16 : nib;
+  }
+  return v;
+}
+
+// Integer data of a non-4-bit type held as int64 values (exact), tagged with its type.
+template <class T>
+std::vector<int64_t> widen(const std::string& raw, size_t n, const std::string& name) {
+  const auto w = raw_values<T>(raw, n, name);
+  return std::vector<int64_t>(w.begin(), w.end());
 }
 
 Tensor tensor_from_proto(const onnx::TensorProto& p) {
@@ -35,46 +68,44 @@ Tensor tensor_from_proto(const onnx::TensorProto& p) {
       throw ModelError("tensor '" + name + "' holds " + std::to_string(got) +
                        " values, its shape " + shape_str(shape) + " needs " + std::to_string(n));
   };
+  auto integer = [&](std::vector<int64_t> v, IntType t) {
+    check(v.size());
+    Tensor out = Tensor::from_i64(shape, std::move(v));
+    out.itype = t;
+    return out;
+  };
+  const std::vector<int64_t> int32_data(p.int32_data().begin(), p.int32_data().end());
   switch (p.data_type()) {
-    case onnx::TensorProto::FLOAT: {
+    case kFloat: {
       std::vector<float> v = raw ? raw_values<float>(p.raw_data(), n, name)
                                  : std::vector<float>(p.float_data().begin(), p.float_data().end());
       check(v.size());
       return Tensor::from_f32(shape, std::move(v));
     }
-    case onnx::TensorProto::DOUBLE: {
+    case kDouble: {
       std::vector<double> d = raw ? raw_values<double>(p.raw_data(), n, name)
                                   : std::vector<double>(p.double_data().begin(), p.double_data().end());
       check(d.size());
       return Tensor::from_f32(shape, std::vector<float>(d.begin(), d.end()));
     }
-    case onnx::TensorProto::INT64: {
+    case kInt64: {
       std::vector<int64_t> v = raw ? raw_values<int64_t>(p.raw_data(), n, name)
                                    : std::vector<int64_t>(p.int64_data().begin(), p.int64_data().end());
       check(v.size());
       return Tensor::from_i64(shape, std::move(v));
     }
-    case onnx::TensorProto::INT32:
-    case onnx::TensorProto::INT8:
-    case onnx::TensorProto::UINT8:
-    case onnx::TensorProto::BOOL: {
-      std::vector<int64_t> v;
-      if (raw) {
-        if (p.data_type() == onnx::TensorProto::INT32) {
-          auto w = raw_values<int32_t>(p.raw_data(), n, name);
-          v.assign(w.begin(), w.end());
-        } else if (p.data_type() == onnx::TensorProto::INT8) {
-          auto w = raw_values<int8_t>(p.raw_data(), n, name);
-          v.assign(w.begin(), w.end());
-        } else {
-          auto w = raw_values<uint8_t>(p.raw_data(), n, name);
-          v.assign(w.begin(), w.end());
-        }
-      } else {
-        v.assign(p.int32_data().begin(), p.int32_data().end());
-      }
-      check(v.size());
-      return Tensor::from_i64(shape, std::move(v));
+    case kInt32: return integer(raw ? widen<int32_t>(p.raw_data(), n, name) : int32_data, IntType::i32);
+    case kInt16: return integer(raw ? widen<int16_t>(p.raw_data(), n, name) : int32_data, IntType::i16);
+    case kUint16: return integer(raw ? widen<uint16_t>(p.raw_data(), n, name) : int32_data, IntType::u16);
+    case kInt8: return integer(raw ? widen<int8_t>(p.raw_data(), n, name) : int32_data, IntType::i8);
+    case kUint8: return integer(raw ? widen<uint8_t>(p.raw_data(), n, name) : int32_data, IntType::u8);
+    case kBool: return integer(raw ? widen<uint8_t>(p.raw_data(), n, name) : int32_data, IntType::boolean);
+    case kInt4:
+    case kUint4: {
+      const bool is_signed = p.data_type() == kInt4;
+      return integer(raw ? unpack_nibbles(p.raw_data(), n, is_signed, name)
+                         : unpack_nibbles(int32_data, n, is_signed, name),
+                     is_signed ? IntType::i4 : IntType::u4);
     }
     default:
       throw ModelError("tensor '" + name + "' has data type " + std::to_string(p.data_type()) +
@@ -103,6 +134,12 @@ Shape shape_from_value_info(const onnx::ValueInfoProto& vi) {
   return s;
 }
 
+// Newest default-domain opset read. Between 13 and 21 the supported operators changed only
+// in types they accept, except Pad (axes input at 18, expanded by expand_pad_axes),
+// AveragePool (dilations at 19, rejected as an unsupported attribute), Cast (saturate at
+// 19, for float8) and QuantizeLinear / DequantizeLinear (INT4, block_size, output_dtype).
+constexpr int64_t kMaxOpset = 21;
+
 Graph graph_from_proto(const onnx::ModelProto& m, const std::string& what) {
   Graph g;
   g.producer = m.producer_name();
@@ -113,8 +150,9 @@ Graph graph_from_proto(const onnx::ModelProto& m, const std::string& what) {
       have_opset = true;
     }
   if (!have_opset) throw ModelError(what + ": no default-domain opset import");
-  if (g.opset < 7 || g.opset > 18)
-    throw ModelError(what + ": opset " + std::to_string(g.opset) + " is not supported (7-18)");
+  if (g.opset < 7 || g.opset > kMaxOpset)
+    throw ModelError(what + ": opset " + std::to_string(g.opset) + " is not supported (7-" +
+                     std::to_string(kMaxOpset) + ")");
   if (!m.has_graph() || m.graph().node_size() == 0)
     throw ModelError(what + ": the model has no graph nodes");
 
@@ -158,9 +196,42 @@ void parse_model(const std::string& bytes, const std::string& what, onnx::ModelP
     throw ModelError(what + ": not a valid ONNX file (protobuf parse failed; truncated or corrupt?)");
 }
 
+// Pad from opset 18 may list pads for some axes only; every consumer of the IR expects pads
+// for all axes, so a constant axes input is expanded here.
+void expand_pad_axes(Graph& g) {
+  if (g.opset < 18) return;
+  std::map<std::string, Shape> shapes;
+  for (Node& n : g.nodes) {
+    if (n.op != "Pad" || n.inputs.size() < 4 || n.inputs[3].empty()) continue;
+    const std::string& x = n.inputs[0];
+    if (!g.is_const(n.inputs[1]) || !g.is_const(n.inputs[3]))
+      throw ModelError(n.where() + ": Pad with non-constant pads or axes is not supported");
+    const auto pads = g.constant(n.inputs[1]).as_i64();
+    const auto axes = g.constant(n.inputs[3]).as_i64();
+    if (shapes.empty()) shapes = infer_shapes(g);  // ops::pad reads axes itself
+    const int64_t rank = static_cast<int64_t>(shapes.at(x).size());
+    if (pads.size() != 2 * axes.size())
+      throw ModelError(n.where() + ": Pad has " + std::to_string(pads.size()) + " pads for " +
+                       std::to_string(axes.size()) + " axes");
+    std::vector<int64_t> full(2 * rank, 0);
+    for (size_t k = 0; k < axes.size(); ++k) {
+      if (axes[k] < -rank || axes[k] >= rank) throw ModelError(n.where() + ": Pad axis out of range");
+      const int64_t a = axes[k] < 0 ? axes[k] + rank : axes[k];
+      full[a] = pads[k];
+      full[a + rank] = pads[k + axes.size()];
+    }
+    const std::string name = n.name + "_pads_all_axes";
+    g.initializers[name] = Tensor::from_i64({2 * rank}, std::move(full));
+    n.inputs[1] = name;
+    n.inputs.resize(3);
+  }
+  if (!shapes.empty()) g.prune();  // the per-axis pads and axes nobody reads now
+}
+
 Graph graph_from_model(const onnx::ModelProto& m, const std::string& what) {
   Graph g = graph_from_proto(m, what);
   fold_constants(g);
+  expand_pad_axes(g);
   return g;
 }
 

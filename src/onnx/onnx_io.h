@@ -8,7 +8,8 @@
 
 namespace dfmpc {
 
-// Reads an ONNX file (opsets 7-17 of the default domain), converts it to the IR and folds
+// Reads an ONNX file (opsets 7-21 of the default domain, QDQ models
+// included: constant DequantizeLinear of integer initializers folds to FP32), converts it to the IR and folds
 // the constant subgraphs exporters write (Constant, Shape arithmetic, ...). Throws
 // ModelError with a one-line message naming the file, or the node, on anything unsupported.
 Graph import_onnx(const std::string& path);

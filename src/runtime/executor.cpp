@@ -142,6 +142,9 @@ bool batch_separable(const Graph& g) {
       if (g.opset < 11) pads = n.attr_ints("pads");
       else if (!const_ints(n, 1, pads)) return false;
       if (pads.size() < 2 || pads[0] != 0 || pads[pads.size() / 2] != 0) return false;
+    } else if (op == "QuantizeLinear" || op == "DequantizeLinear") {
+      if (n.inputs.size() < 2 || !g.is_const(n.inputs[1])) return false;
+      if (g.constant(n.inputs[1]).numel() > 1 && n.attr_i("axis", 1) < 1) return false;  // per image
     } else if (op != "Conv" && op != "BatchNormalization" && op != "Relu" && op != "Clip" && op != "Add" &&
                op != "Sub" && op != "Mul" && op != "Div" && op != "Dropout" && op != "Identity" &&
                op != "MaxPool" && op != "AveragePool" && op != "GlobalAveragePool") {

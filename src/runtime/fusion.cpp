@@ -15,6 +15,8 @@
 #include "runtime/ops/conv_geom.h"
 #include "runtime/ops/op_registry.h"
 #include "runtime/ops/ops.h"
+#include "runtime/ops/op_util.h"
+#include "runtime/ops/quant_params.h"
 #include "runtime/ops/shape_params.h"
 
 namespace dfmpc {
@@ -266,6 +268,62 @@ Proto blocked_op_step(const Node& n) {
   return p;
 }
 
+// QuantizeLinear -> DequantizeLinear with the same constant scale, zero point and axis (the
+// activation layout ONNX Runtime's quantize_static writes) as one float -> float step:
+// y = (saturate(round(x / s) + z) - z) * s, the values the two reference ops produce. A
+// per-tensor pair reading a blocked value works on it in place of layout (padded channels
+// stay zero). Returns a Proto without `run` when the pattern does not match.
+Proto fused_qdq_step(const Graph& g, const Node& q, std::vector<bool>& done, bool input_blocked) {
+  Proto p;
+  int idx = -1;
+  if (q.outputs.size() != 1 || q.inputs.size() < 2 || !all_const(g, q, 1)) return p;
+  const Node* dq = sole_consumer(g, q.outputs[0], done, idx);
+  if (!dq || dq->op != "DequantizeLinear" || dq->inputs.empty() || dq->inputs[0] != q.outputs[0] ||
+      dq->inputs.size() < 2 || !all_const(g, *dq, 1) || dq->outputs.size() != 1)
+    return p;
+  auto input = [&g](const Node& n, size_t k) -> const Tensor* {
+    return k < n.inputs.size() && !n.inputs[k].empty() ? &g.constant(n.inputs[k]) : nullptr;
+  };
+  const Tensor *qs = input(q, 1), *ds = input(*dq, 1), *qz = input(q, 2), *dz = input(*dq, 2);
+  const bool same_zero = (!qz && !dz) || (qz && dz && qz->i == dz->i && qz->itype == dz->itype);
+  if (qs->f != ds->f || !same_zero || q.attr_i("axis", 1) != dq->attr_i("axis", 1) ||
+      q.has("output_dtype") || dq->attr_i("block_size", 0) != 0)
+    return p;
+  done[idx] = true;
+  const bool blocked = input_blocked && qs->numel() == 1;
+  const Layout lay = blocked ? Layout::blocked : Layout::plain;
+  p.in = q.inputs;
+  p.in_layout.assign(q.inputs.size(), Layout::plain);
+  p.in_layout[0] = lay;
+  p.out = dq->outputs;
+  p.out_layout = lay;
+  const Node* node = &q;
+  p.run = [node, blocked](int64_t opset, std::span<const Tensor* const> in, std::span<Tensor* const> out) {
+    const Tensor& x = *in[0];
+    const ops::QuantParams qp = ops::quant_params(*node, opset, in, x.shape, true);
+    const auto [lo, hi] = int_type_range(qp.type);
+    const float flo = static_cast<float>(lo), fhi = static_cast<float>(hi);
+    Tensor& y = *out[0];
+    if (blocked) {
+      blk::prepare(y, x.shape);
+      const float* src = blk::data(x);
+      float* dst = blk::data(y);
+      const float s = qp.scale[0];
+      const int64_t z = qp.zero[0];
+      for (int64_t k = 0, n = blk::numel(x.shape); k < n; ++k)
+        dst[k] = ops::dequantize_value(ops::quantize_value(src[k], s, z, flo, fhi), s, z);
+      return;
+    }
+    prepare_f32(y, x.shape);
+    for (size_t k = 0; k < x.f.size(); ++k) {
+      const int64_t c = qp.channel(static_cast<int64_t>(k));
+      y.f[k] = ops::dequantize_value(ops::quantize_value(x.f[k], qp.scale[c], qp.zero[c], flo, fhi), qp.scale[c],
+                                     qp.zero[c]);
+    }
+  };
+  return p;
+}
+
 // Orders the steps, names each value by the layout it is stored in, and inserts layout
 // conversions right after a value is produced (or at the start for graph inputs and
 // constants) wherever a consumer, or the graph output, needs the other layout.
@@ -351,6 +409,12 @@ std::vector<ExecStep> plan_steps(const Graph& g, bool fuse,
       if (last == static_cast<int>(k)) add(std::move(p));
       else emit_at[last].push_back(std::move(p));
       continue;
+    }
+    if (fuse && n.op == "QuantizeLinear" && !n.inputs.empty()) {
+      if (auto p = fused_qdq_step(g, n, done, blocked_values.count(n.inputs[0]) != 0); p.run) {
+        add(std::move(p));
+        continue;
+      }
     }
     if (fuse && !n.inputs.empty() && blocked_values.count(n.inputs[0])) {
       if (auto p = blocked_op_step(n); p.run) {

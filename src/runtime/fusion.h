@@ -1,6 +1,8 @@
 // Turns graph nodes into execution steps. With `fuse`, Conv [-> BatchNormalization]
 // [-> Add(residual)] [-> Relu | Clip] chains become one convolution step with the BN folded
-// into its weights and the rest as a fused epilogue; every other node runs its reference op.
+// into its weights and the rest as a fused epilogue, and QuantizeLinear -> DequantizeLinear
+// pairs on activations become one fake-quantization step; every other node runs its
+// reference op.
 // Fused convolutions (groups 1) keep their activations in the blocked nChw8c layout, as do
 // Slice / Pad / GlobalAveragePool reading them; explicit conversion steps sit where a blocked
 // value meets a plain consumer (or the graph output) and the other way round.

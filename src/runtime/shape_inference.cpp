@@ -41,7 +41,8 @@ std::optional<Shape> shape_only(const Node& n, std::span<const Tensor* const> in
     if (b && b->numel() != g.c_out) throw ModelError(n.where() + ": bias size does not match output channels");
     return Shape{x[0], g.c_out, g.out_h(), g.out_w()};
   }
-  if (n.op == "BatchNormalization" || n.op == "Relu" || n.op == "Clip" || n.op == "Identity" || n.op == "Dropout")
+  if (n.op == "BatchNormalization" || n.op == "Relu" || n.op == "Clip" || n.op == "Identity" || n.op == "Dropout" ||
+      n.op == "QuantizeLinear" || n.op == "DequantizeLinear")
     return x;
   if ((n.op == "Add" || n.op == "Sub" || n.op == "Mul" || n.op == "Div") && in.size() == 2 && in[1])
     return broadcast(n, x, in[1]->shape);

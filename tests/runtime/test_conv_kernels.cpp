@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "runtime/kernels/conv.h"
+#include "runtime/kernels/conv_padding.h"
 
 namespace dfmpc {
 namespace {
@@ -208,6 +209,87 @@ TEST(ConvKernel, RandomShapes) {
       expect_close(got, want, "random case " + std::to_string(t) + " n=" + std::to_string(n));
     }
   }
+}
+
+// The geometry that crashed oneDNN's AVX-512 brgemm convolution (issue 10):
+// mb1_ic3oc5_ih2oh5kh1sh1dh1ph2_iw18ow8kw4sw2dw1pw2 with post-ops sum+relu. Its first two
+// output rows lie entirely in the padding; ConvKernel hands oneDNN an explicitly padded input.
+ConvGeom issue10_crash_geom() {
+  ConvGeom g;
+  g.c_in = 3, g.c_out = 5, g.h = 2, g.w = 18, g.kh = 1, g.kw = 4;
+  g.stride_h = 1, g.stride_w = 2, g.dil_h = 2, g.dil_w = 2;
+  g.pad_t = g.pad_b = 2, g.pad_l = g.pad_r = 2;
+  return g;
+}
+
+TEST(ConvPadding, DetectsOutputsWithoutInputTaps) {
+  EXPECT_TRUE(has_padding_only_outputs(issue10_crash_geom()));
+  ConvGeom same3x3;
+  same3x3.c_in = same3x3.c_out = 4, same3x3.h = same3x3.w = 8, same3x3.kh = same3x3.kw = 3;
+  same3x3.pad_t = same3x3.pad_l = same3x3.pad_b = same3x3.pad_r = 1;
+  EXPECT_FALSE(has_padding_only_outputs(same3x3));
+  same3x3.pad_b = 3;  // the last output row sees rows 8..10 only
+  EXPECT_TRUE(has_padding_only_outputs(same3x3));
+  ConvGeom skipping;  // dilation 2 steps over the only input column: taps at -1 and 1
+  skipping.c_in = skipping.c_out = 1, skipping.h = 3, skipping.w = 1, skipping.kh = 1, skipping.kw = 2;
+  skipping.dil_w = 2, skipping.pad_l = skipping.pad_r = 1;
+  ASSERT_EQ(skipping.out_w(), 1);
+  EXPECT_TRUE(has_padding_only_outputs(skipping));
+  const ConvGeom p = explicitly_padded(issue10_crash_geom());
+  EXPECT_EQ(p.h, 6);
+  EXPECT_EQ(p.w, 22);
+  EXPECT_EQ(p.out_h(), issue10_crash_geom().out_h());
+  EXPECT_EQ(p.out_w(), issue10_crash_geom().out_w());
+  EXPECT_FALSE(has_padding_only_outputs(p));
+}
+
+TEST(ConvKernel, Issue10PaddingOnlyRowsWithSumReluRegression) {
+  const ConvGeom g = issue10_crash_geom();
+  std::mt19937 rng(10);
+  const auto w = random_vec(g.weight_numel(), rng), b = random_vec(g.c_out, rng);
+  const Epilogue ep = epi(Activation::relu, true);
+  ConvKernel k(g, w.data(), b.data(), ep);
+  EXPECT_EQ(k.geom().h, g.h);
+  EXPECT_EQ(k.geom().pad_t, g.pad_t);
+  for (int64_t n : {1, 3}) {
+    const auto x = random_vec(n * g.c_in * g.h * g.w, rng);
+    const auto res = random_vec(out_numel(g, n), rng);
+    std::vector<float> want(out_numel(g, n)), got(out_numel(g, n));
+    conv2d_ref(g, n, x.data(), w.data(), b.data(), res.data(), ep, want.data());
+    k.run(n, x.data(), res.data(), got.data());
+    expect_close(got, want, "issue 10 geometry n=" + std::to_string(n));
+  }
+}
+
+// Pads up to 4 around kernels of extent 1-3: most of these have padding-only outputs.
+TEST(ConvKernel, RandomPaddingOnlyGeometries) {
+  std::mt19937 rng(4242);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  int padding_only = 0;
+  for (int t = 0; t < 30; ++t) {
+    ConvGeom g;
+    g.groups = pick(0, 2) == 0 ? 2 : 1;
+    g.c_in = g.groups * pick(1, 5), g.c_out = g.groups * pick(1, 5);
+    g.kh = pick(1, 3), g.kw = pick(1, 3);
+    g.stride_h = pick(1, 3), g.stride_w = pick(1, 3), g.dil_h = pick(1, 2), g.dil_w = pick(1, 2);
+    g.pad_t = pick(0, 4), g.pad_l = pick(0, 4), g.pad_b = pick(0, 4), g.pad_r = pick(0, 4);
+    g.h = pick(1, 6) + g.dil_h * (g.kh - 1), g.w = pick(1, 6) + g.dil_w * (g.kw - 1);
+    padding_only += has_padding_only_outputs(g);
+    Epilogue ep = epi(static_cast<Activation>(pick(0, 2)), pick(0, 1));
+    ep.clip_lo = -0.5f, ep.clip_hi = 0.75f;
+    const auto w = random_vec(g.weight_numel(), rng), b = random_vec(g.c_out, rng);
+    ConvKernel k(g, w.data(), b.data(), ep);
+    for (int64_t n : {1, 2}) {
+      const auto x = random_vec(n * g.c_in * g.h * g.w, rng);
+      const auto res = random_vec(out_numel(g, n), rng);
+      const float* r = ep.add_residual ? res.data() : nullptr;
+      std::vector<float> want(out_numel(g, n)), got(out_numel(g, n));
+      conv2d_ref(g, n, x.data(), w.data(), b.data(), r, ep, want.data());
+      k.run(n, x.data(), r, got.data());
+      expect_close(got, want, "padding case " + std::to_string(t) + " n=" + std::to_string(n));
+    }
+  }
+  EXPECT_GE(padding_only, 15);
 }
 
 TEST(ConvKernel, ThreadCountDoesNotChangeResults) {

@@ -25,6 +25,7 @@
 
 #include "runtime/kernels/conv.h"
 #include "runtime/kernels/conv_blocked.h"
+#include "runtime/kernels/conv_padding.h"
 #include "runtime/kernels/thread_pool.h"
 
 namespace dfmpc {
@@ -119,7 +120,10 @@ struct ConvKernel::Impl {
     bool reorder_src = false, reorder_dst = false;
   };
 
-  ConvGeom g;
+  ConvGeom g;       // what oneDNN computes: user_g, explicitly padded when prepad
+  ConvGeom user_g;  // what the caller asked for
+  bool prepad = false;
+  std::vector<float> padded;  // the padded input when prepad (its border stays zero)
   Epilogue ep;
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
   dnnl::stream strm{eng};
@@ -208,7 +212,9 @@ ConvKernel::ConvKernel(const ConvGeom& g, const float* w, const float* bias, con
       g.out_w() <= 0)
     throw std::runtime_error("ConvKernel: invalid geometry: " + describe(g));
   try {
-    impl_->g = g;
+    impl_->user_g = g;
+    impl_->prepad = has_padding_only_outputs(g);
+    impl_->g = impl_->prepad ? explicitly_padded(g) : g;
     impl_->ep = ep;
     impl_->w_plain.assign(w, w + g.weight_numel());
     if (bias) {
@@ -224,7 +230,7 @@ ConvKernel::ConvKernel(const ConvGeom& g, const float* w, const float* bias, con
 
 ConvKernel::~ConvKernel() = default;
 
-const ConvGeom& ConvKernel::geom() const { return impl_->g; }
+const ConvGeom& ConvKernel::geom() const { return impl_->user_g; }
 
 void ConvKernel::run(int64_t n, const float* x, const float* residual, float* y) {
   if (n <= 0) return;
@@ -232,9 +238,15 @@ void ConvKernel::run(int64_t n, const float* x, const float* residual, float* y)
     throw std::runtime_error("ConvKernel::run: the epilogue adds a residual but none was given");
   try {
     apply_num_threads();
+    if (impl_->prepad) {
+      const ConvGeom& p = impl_->g;
+      impl_->padded.resize(n * p.c_in * p.h * p.w);
+      pad_input(impl_->user_g, n, p.c_in, 1, x, impl_->padded.data());
+      x = impl_->padded.data();
+    }
     impl_->run(n, x, residual, y);
   } catch (const dnnl::error& err) {
-    throw std::runtime_error("ConvKernel::run: oneDNN failed for " + describe(impl_->g) +
+    throw std::runtime_error("ConvKernel::run: oneDNN failed for " + describe(impl_->user_g) +
                              " n=" + std::to_string(n) + ": " + err.what());
   }
 }
@@ -505,11 +517,31 @@ class DnnlBlockedConv final : public detail::BlockedConvImpl {
   std::map<int64_t, std::vector<std::unique_ptr<Entry>>> parts_;  // channel_parts(), per part count
 };
 
+// The blocked direct convolution of a geometry with padding-only outputs, on an explicitly
+// padded copy of the input (conv_padding.h). Rare geometries: the copy is made per call.
+class PrePaddedBlockedConv final : public detail::BlockedConvImpl {
+ public:
+  PrePaddedBlockedConv(const ConvGeom& g, const float* w, const float* bias, const Epilogue& ep)
+      : g_(g), inner_(explicitly_padded(g), w, bias, ep) {}
+  void run(int64_t n, const float* x, const float* residual, float* y) override {
+    const ConvGeom p = explicitly_padded(g_);
+    const int64_t blocks = (g_.c_in + 7) / 8;
+    std::vector<float> padded(n * blocks * p.h * p.w * 8);
+    pad_input(g_, n, blocks, 8, x, padded.data());
+    inner_.run(n, padded.data(), residual, y);
+  }
+
+ private:
+  ConvGeom g_;
+  DnnlBlockedConv inner_;
+};
+
 }  // namespace
 
 std::unique_ptr<detail::BlockedConvImpl> detail::make_dnnl_blocked_conv(const ConvGeom& g, const float* w,
                                                                         const float* bias, const Epilogue& ep) {
   try {
+    if (has_padding_only_outputs(g)) return std::make_unique<PrePaddedBlockedConv>(g, w, bias, ep);
     return std::make_unique<DnnlBlockedConv>(g, w, bias, ep);
   } catch (const dnnl::error& e) {
     throw std::runtime_error("BlockedConvKernel: oneDNN failed for " + describe(g) + ": " + e.what());

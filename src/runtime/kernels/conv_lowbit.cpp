@@ -22,6 +22,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "runtime/kernels/cpu_features.h"
 #include "runtime/kernels/thread_pool.h"
 
 namespace dfmpc {
@@ -29,11 +30,6 @@ namespace {
 
 constexpr int64_t kMaxTile = 12;        // output pixels per register tile
 constexpr int64_t kChunkFloats = 6144;  // decoded weights per chunk: 24 KiB, inside L1d
-
-bool cpu_has_avx2_fma_bmi2() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2");
-}
 
 struct FreeDeleter {
   void operator()(float* p) const { std::free(p); }
@@ -179,7 +175,7 @@ void pad_input(const ConvGeom& g, int64_t n, int64_t cbi, const float* x, float*
 }  // namespace
 
 bool LowBitConvKernel::supports(const PackedWeight& w, int64_t groups) {
-  static const bool cpu_ok = cpu_has_avx2_fma_bmi2();
+  static const bool cpu_ok = avx2_kernels_enabled();
   if (!cpu_ok || groups != 1 || w.bits < 1 || w.bits > 8 || w.shape.size() != 4) return false;
   const int64_t per_channel = w.shape[1] * w.shape[2] * w.shape[3];
   return per_channel > 0 && w.group_size > 0 && w.group_size % per_channel == 0 && w.numel() % w.group_size == 0 &&

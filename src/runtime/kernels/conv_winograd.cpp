@@ -17,6 +17,7 @@
 #include <new>
 
 #include "runtime/kernels/conv_blocked.h"
+#include "runtime/kernels/cpu_features.h"
 #include "runtime/kernels/thread_pool.h"
 
 namespace dfmpc {
@@ -78,11 +79,6 @@ struct Args {
   int64_t cw_max = 0;   // widest chunk (floats)
   int64_t chunk_cb[9];  // chunk boundaries in 8-channel blocks (nco + 1 entries)
 };
-
-bool cpu_has_avx2_fma() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
 
 }  // namespace
 
@@ -415,7 +411,7 @@ class WinogradConv final : public detail::BlockedConvImpl {
 
 std::unique_ptr<detail::BlockedConvImpl> detail::make_winograd_conv(const ConvGeom& g, const float* w,
                                                                     const float* bias, const Epilogue& ep) {
-  static const bool cpu_ok = cpu_has_avx2_fma();
+  static const bool cpu_ok = avx2_kernels_enabled();
   if (!cpu_ok || g.kh != 3 || g.kw != 3 || g.stride_h != 1 || g.stride_w != 1 || g.dil_h != 1 ||
       g.dil_w != 1 || g.groups != 1 || g.out_h() <= 0 || g.out_w() <= 0)
     return nullptr;

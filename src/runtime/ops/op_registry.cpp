@@ -40,6 +40,8 @@ const std::vector<OpDef>& table() {
       {"Gather", ops::gather, {"axis"}},
       {"Shape", ops::shape, {"start", "end"}},
       {"ConstantOfShape", ops::constant_of_shape, {"value"}},
+      {"QuantizeLinear", ops::quantize_linear, {"axis", "saturate", "block_size", "output_dtype"}},
+      {"DequantizeLinear", ops::dequantize_linear, {"axis", "block_size"}},
   };
   return t;
 }

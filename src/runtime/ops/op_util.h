@@ -12,8 +12,9 @@ inline void prepare_f32(Tensor& t, const Shape& s) {
   t.f.resize(static_cast<size_t>(shape_numel(s)));
 }
 
-inline void prepare_like(Tensor& t, const Shape& s, DType d) {
+inline void prepare_like(Tensor& t, const Shape& s, DType d, IntType it = IntType::i64) {
   t.dtype = d;
+  t.itype = it;
   t.shape = s;
   if (d == DType::f32) t.f.resize(static_cast<size_t>(shape_numel(s)));
   else t.i.resize(static_cast<size_t>(shape_numel(s)));

@@ -37,6 +37,8 @@ DFMPC_OP(average_pool);
 DFMPC_OP(global_average_pool);
 DFMPC_OP(gemm);
 DFMPC_OP(matmul);
+DFMPC_OP(quantize_linear);
+DFMPC_OP(dequantize_linear);
 #undef DFMPC_OP
 
 // Clip's bounds (attributes before opset 11, inputs after).

@@ -10,10 +10,11 @@
 namespace dfmpc::ops {
 namespace {
 
-// Calls f(src_vector, dst_vector) on the storage matching x's dtype.
+// Calls f(src_vector, dst_vector) on the storage matching x's dtype (integer data keeps its
+// element type, so a Reshape or Transpose of quantized weights still feeds DequantizeLinear).
 template <class F>
 void with_storage(const Tensor& x, Tensor& y, const Shape& s, F f) {
-  prepare_like(y, s, x.dtype);
+  prepare_like(y, s, x.dtype, x.itype);
   if (x.is_f32()) f(x.f, y.f);
   else f(x.i, y.i);
 }
@@ -193,9 +194,22 @@ PadParams pad_params(const Node& n, int64_t opset, std::span<const Tensor* const
   } else {
     p.pads = need(n, in, 1).as_i64();
     if (in.size() > 2 && in[2] && in[2]->numel() > 0) p.value = in[2]->as_f32()[0];
-    if (in.size() > 3 && in[3]) throw ModelError(n.where() + ": Pad with an axes input is not supported");
   }
   const int64_t rank = static_cast<int64_t>(x.shape.size());
+  if (opset >= 18 && in.size() > 3 && in[3]) {  // pads only for the listed axes
+    const std::vector<int64_t> axes = in[3]->as_i64();
+    const size_t na = axes.size();
+    if (p.pads.size() != 2 * na)
+      throw ModelError(n.where() + ": Pad has " + std::to_string(p.pads.size()) + " pads for " +
+                       std::to_string(na) + " axes");
+    std::vector<int64_t> full(2 * rank, 0);
+    for (size_t k = 0; k < na; ++k) {
+      const int64_t a = norm_axis(n, axes[k], rank);
+      full[a] = p.pads[k];
+      full[a + rank] = p.pads[k + na];
+    }
+    p.pads = std::move(full);
+  }
   if (static_cast<int64_t>(p.pads.size()) != 2 * rank)
     throw ModelError(n.where() + ": Pad has " + std::to_string(p.pads.size()) + " pads for rank " +
                      std::to_string(rank));
