@@ -5,8 +5,8 @@
 # (QDQ, the default) and `--weights float`; ONNX file bytes of both, packed .dfmpc bytes, bytes at
 # true widths, FP32 bytes; then ONNX Runtime (bench/ort, `npm install --ignore-scripts` there
 # first) runs both files on the first N CIFAR-10 test images and compares logits (max |diff|)
-# with graph optimizations disabled (the weights alone) and all (what a user runs), plus
-# top-1 of each. Also the tests/fixtures opset-11 models, written at opset 21, on random inputs.
+# with graph optimizations disabled (the weights alone), all (what a user runs) and all with
+# session.disable_quant_qdq=1 (DequantizeLinear folded at load), plus top-1 of each. Also the tests/fixtures opset-11 models, written at opset 21, on random inputs.
 # Writes a markdown table (default bench/results/qdq_sizes.md).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -28,12 +28,13 @@ trap 'rm -rf "$TMP"' EXIT
 ROWS="$TMP/rows.jsonl"
 : > "$ROWS"
 
-compare() {  # A B [DATA args...] -> {"disabled": ..., "all": ...}
+compare() {  # A B [DATA args...] -> {"disabled": ..., "all": ..., "fold": ...}
   local a="$1" b="$2"; shift 2
-  local d o
-  d="$(node "$ROOT/bench/ort/compare.mjs" "$a" "$b" "$@" --opt disabled)"
-  o="$(node "$ROOT/bench/ort/compare.mjs" "$a" "$b" "$@" --opt all)"
-  printf '{"disabled": %s, "all": %s}' "$d" "$o"
+  local d o f
+  d="$(node "$ROOT/bench/ort/compare.mjs" "$a" "$b" "$@" --opt disabled)" || return 1
+  o="$(node "$ROOT/bench/ort/compare.mjs" "$a" "$b" "$@" --opt all)" || return 1
+  f="$(node "$ROOT/bench/ort/compare.mjs" "$a" "$b" "$@" --opt all --fold-dq)" || return 1
+  printf '{"disabled": %s, "all": %s, "fold": %s}' "$d" "$o" "$f"
 }
 
 for model in resnet20 resnet56; do
@@ -43,7 +44,7 @@ for model in resnet20 resnet56; do
       tag="${model}_${form}_${bits/\//-}"
       "$DFMPC" quantize "$src" -o "$TMP/$tag.qdq.onnx" --bits "$bits" --json > "$TMP/$tag.q.json"
       "$DFMPC" quantize "$src" -o "$TMP/$tag.float.onnx" --bits "$bits" --weights float --json > "$TMP/$tag.f.json"
-      cmp="$(compare "$TMP/$tag.qdq.onnx" "$TMP/$tag.float.onnx" "$DATA" --limit "$LIMIT")"
+      cmp="$(compare "$TMP/$tag.qdq.onnx" "$TMP/$tag.float.onnx" "$DATA" --limit "$LIMIT")" || exit 1
       printf '{"model": "%s", "form": "%s", "bits": "%s", "q": %s, "f": %s, "ort": %s}\n' "$model" "$form" "$bits" \
         "$(cat "$TMP/$tag.q.json")" "$(cat "$TMP/$tag.f.json")" "$cmp" >> "$ROWS"
       echo "+ $tag" >&2
@@ -54,7 +55,9 @@ for fixture in resnet18_small_bn_op11 mobilenetv2_small_bn_op11; do
   src="$ROOT/tests/fixtures/$fixture.onnx"
   "$DFMPC" quantize "$src" -o "$TMP/$fixture.qdq.onnx" --bits 2/6 --json > "$TMP/$fixture.q.json"
   "$DFMPC" quantize "$src" -o "$TMP/$fixture.float.onnx" --bits 2/6 --weights float --json > "$TMP/$fixture.f.json"
-  cmp="$(compare "$TMP/$fixture.qdq.onnx" "$TMP/$fixture.float.onnx" --random 200)"
+  shape="$(/usr/bin/python3 -c 'import json,sys; print(",".join(map(str, json.load(open(sys.argv[1]))["input"]["shape"][1:])))' \
+    "$ROOT/tests/fixtures/${fixture%%_bn*}.json")"
+  cmp="$(compare "$TMP/$fixture.qdq.onnx" "$TMP/$fixture.float.onnx" --random 200 --shape "$shape")" || exit 1
   printf '{"model": "%s", "form": "fixture", "bits": "2/6", "q": %s, "f": %s, "ort": %s}\n' "$fixture" \
     "$(cat "$TMP/$fixture.q.json")" "$(cat "$TMP/$fixture.f.json")" "$cmp" >> "$ROWS"
   echo "+ $fixture" >&2
@@ -73,9 +76,11 @@ L = ["# QDQ export: sizes and ONNX Runtime agreement", "",
      "Sizes in MB (10^6 bytes). ORT: both files run by ONNX Runtime (CPU) on the same inputs "
      "(the first %s CIFAR-10 test images; the fixtures on 200 random inputs); max |logit difference| with graph "
      "optimizations disabled (isolates the weights: 0 means the DequantizeLinear outputs equal the FP32 weights bit for bit) "
-     "and with all optimizations (ORT folds BatchNormalization into an FP32 conv weight but not into a DequantizeLinear "
-     "output, so the two graphs round differently)." % limit, "",
-     "| model | bits | QDQ ONNX | float ONNX | packed .dfmpc | true widths | FP32 params | containers | ORT max diff (no opt / all) | top-1 QDQ / float (ORT) |",
+     "with all optimizations (ORT folds BatchNormalization into an FP32 conv weight but not into a DequantizeLinear "
+     "output, so the two graphs round differently), and with all optimizations plus the session option "
+     "`session.disable_quant_qdq=1` (ORT then constant-folds each DequantizeLinear into its FP32 weight at load and runs "
+     "the same graph as the float file; it is also the fast setting for weight-only QDQ files)." % limit, "",
+     "| model | bits | QDQ ONNX | float ONNX | packed .dfmpc | true widths | FP32 params | containers | ORT max diff (no opt / all / all+fold DQ) | top-1 QDQ / float (ORT) |",
      "|---|---|---|---|---|---|---|---|---|---|"]
 for r in rows:
     q, f, o = r["q"], r["f"], r["ort"]
@@ -84,9 +89,10 @@ for r in rows:
     cont = ", ".join("%s x%d" % kv for kv in sorted(cont.items()))
     top = "%.2f / %.2f" % (o["all"]["top1_a"], o["all"]["top1_b"]) if "top1_a" in o["all"] else "(random inputs)"
     name = r["model"] if r["form"] == "fixture" else "%s %s" % (r["model"], "BN kept" if r["form"] == "bn" else "BN folded")
-    L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %.2g / %.2g | %s |" % (
+    L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %.2g / %.2g / %.2g | %s |" % (
         name, r["bits"], mb(s["onnx_bytes"]), mb(f["sizes"]["onnx_bytes"]), mb(s["packed_bytes"]),
-        mb(s["true_width_bytes"]), mb(s["fp32_bytes"]), cont, o["disabled"]["max_abs_diff"], o["all"]["max_abs_diff"], top))
+        mb(s["true_width_bytes"]), mb(s["fp32_bytes"]), cont, o["disabled"]["max_abs_diff"], o["all"]["max_abs_diff"],
+        o["fold"]["max_abs_diff"], top))
 open(out, "w").write("\n".join(L) + "\n")
 print("wrote", out)
 PY

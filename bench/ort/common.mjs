@@ -53,9 +53,13 @@ export function normalizeBatch(data, first, n, out) {
 }
 
 // CPU execution provider, `threads` intra-op threads, graph optimizations `opt`
-// (disabled | basic | extended | all).
-export async function createSession(model, threads = 2, opt = 'all') {
+// (disabled | basic | extended | all). foldDq: session.disable_quant_qdq=1, which lets ORT's
+// constant folding turn DequantizeLinear of an initializer into an FP32 weight at load (a
+// weight-only QDQ model then runs as fast as its FP32 form; by default ORT keeps the
+// DequantizeLinear nodes for QDQ fusions, and a weight-only model runs slower).
+export async function createSession(model, threads = 2, opt = 'all', foldDq = false) {
   return ort.InferenceSession.create(model, {
+    ...(foldDq ? { extra: { session: { disable_quant_qdq: '1' } } } : {}),
     executionProviders: ['cpu'],
     intraOpNumThreads: threads,
     interOpNumThreads: 1,

@@ -52,9 +52,9 @@ CenteredGroup center_group(const QuantizedTensor& t, int64_t g, const std::strin
 }
 
 // The zero point of a group in `type` (x = c + zp within range), or false.
-bool pick_zero_point(IntType type, const CenteredGroup& grp, bool allow_nonzero, int32_t& zp) {
-  const int32_t lo = std::max(int_type_min(type), int_type_min(type) - grp.lo);
-  const int32_t hi = std::min(int_type_max(type), int_type_max(type) - grp.hi);
+bool pick_zero_point(OnnxIntType type, const CenteredGroup& grp, bool allow_nonzero, int32_t& zp) {
+  const int32_t lo = std::max(onnx_int_min(type), onnx_int_min(type) - grp.lo);
+  const int32_t hi = std::min(onnx_int_max(type), onnx_int_max(type) - grp.hi);
   if (lo > hi) return false;
   if (!allow_nonzero) {
     zp = 0;
@@ -64,7 +64,7 @@ bool pick_zero_point(IntType type, const CenteredGroup& grp, bool allow_nonzero,
   return true;
 }
 
-bool try_container(IntType type, bool allow_nonzero, const std::vector<CenteredGroup>& groups, std::vector<int32_t>& zps) {
+bool try_container(OnnxIntType type, bool allow_nonzero, const std::vector<CenteredGroup>& groups, std::vector<int32_t>& zps) {
   zps.assign(groups.size(), 0);
   for (size_t g = 0; g < groups.size(); ++g)
     if (!pick_zero_point(type, groups[g], allow_nonzero, zps[g])) return false;
@@ -85,13 +85,13 @@ QdqWeight encode_qdq_weight(const QuantizedTensor& t, const std::string& name) {
   for (int64_t g = 0; g < groups; ++g) centered.push_back(center_group(t, g, name));
 
   struct Candidate {
-    IntType type;
+    OnnxIntType type;
     bool nonzero_zp;
   };
   static constexpr Candidate kOrder[] = {
-      {IntType::int4, false},  {IntType::uint4, true},  {IntType::int4, true},  {IntType::int8, false},
-      {IntType::uint8, true},  {IntType::int8, true},   {IntType::int16, false}, {IntType::uint16, true},
-      {IntType::int16, true}};
+      {OnnxIntType::int4, false},  {OnnxIntType::uint4, true},  {OnnxIntType::int4, true},  {OnnxIntType::int8, false},
+      {OnnxIntType::uint8, true},  {OnnxIntType::int8, true},   {OnnxIntType::int16, false}, {OnnxIntType::uint16, true},
+      {OnnxIntType::int16, true}};
   std::vector<int32_t> zps;
   for (const Candidate& cand : kOrder) {
     if (!try_container(cand.type, cand.nonzero_zp, centered, zps)) continue;
@@ -118,11 +118,11 @@ QdqModel make_qdq_model(const QuantizedModel& m) {
     QdqLayerWidth layer{name, qt.bits, "FLOAT", ""};
     try {
       QdqWeight w = encode_qdq_weight(qt, name);
-      const std::vector<float> back = dequantize_linear(w);
+      const std::vector<float> back = dequantize_qdq_weight(w);
       const std::vector<float>& today = m.graph.constant(name).f;
       if (back.size() != today.size() || std::memcmp(back.data(), today.data(), back.size() * sizeof(float)) != 0)
         throw ModelError("weight '" + name + "': its codes do not reproduce the model's FP32 weights");
-      layer.container = int_type_name(w.type);
+      layer.container = onnx_int_name(w.type);
       out.weights.emplace(name, std::move(w));
     } catch (const ModelError& e) {
       layer.note = e.what();

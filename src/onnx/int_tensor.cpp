@@ -5,50 +5,50 @@
 
 namespace dfmpc {
 
-int int_type_bits(IntType t) {
+int onnx_int_bits(OnnxIntType t) {
   switch (t) {
-    case IntType::uint4:
-    case IntType::int4: return 4;
-    case IntType::uint8:
-    case IntType::int8: return 8;
-    case IntType::uint16:
-    case IntType::int16: return 16;
+    case OnnxIntType::uint4:
+    case OnnxIntType::int4: return 4;
+    case OnnxIntType::uint8:
+    case OnnxIntType::int8: return 8;
+    case OnnxIntType::uint16:
+    case OnnxIntType::int16: return 16;
   }
   throw std::invalid_argument("unknown integer type");
 }
 
-bool int_type_signed(IntType t) { return t == IntType::int4 || t == IntType::int8 || t == IntType::int16; }
+bool onnx_int_signed(OnnxIntType t) { return t == OnnxIntType::int4 || t == OnnxIntType::int8 || t == OnnxIntType::int16; }
 
-int32_t int_type_min(IntType t) { return int_type_signed(t) ? -(1 << (int_type_bits(t) - 1)) : 0; }
+int32_t onnx_int_min(OnnxIntType t) { return onnx_int_signed(t) ? -(1 << (onnx_int_bits(t) - 1)) : 0; }
 
-int32_t int_type_max(IntType t) {
-  return int_type_signed(t) ? (1 << (int_type_bits(t) - 1)) - 1 : (1 << int_type_bits(t)) - 1;
+int32_t onnx_int_max(OnnxIntType t) {
+  return onnx_int_signed(t) ? (1 << (onnx_int_bits(t) - 1)) - 1 : (1 << onnx_int_bits(t)) - 1;
 }
 
-const char* int_type_name(IntType t) {
+const char* onnx_int_name(OnnxIntType t) {
   switch (t) {
-    case IntType::uint4: return "UINT4";
-    case IntType::int4: return "INT4";
-    case IntType::uint8: return "UINT8";
-    case IntType::int8: return "INT8";
-    case IntType::uint16: return "UINT16";
-    case IntType::int16: return "INT16";
+    case OnnxIntType::uint4: return "UINT4";
+    case OnnxIntType::int4: return "INT4";
+    case OnnxIntType::uint8: return "UINT8";
+    case OnnxIntType::int8: return "INT8";
+    case OnnxIntType::uint16: return "UINT16";
+    case OnnxIntType::int16: return "INT16";
   }
   return "?";
 }
 
 namespace {
 
-void check_range(IntType t, int32_t v, const char* what) {
-  if (v < int_type_min(t) || v > int_type_max(t))
-    throw std::invalid_argument(std::string(what) + " " + std::to_string(v) + " is outside " + int_type_name(t));
+void check_range(OnnxIntType t, int32_t v, const char* what) {
+  if (v < onnx_int_min(t) || v > onnx_int_max(t))
+    throw std::invalid_argument(std::string(what) + " " + std::to_string(v) + " is outside " + onnx_int_name(t));
 }
 
 }  // namespace
 
-std::string pack_int_values(IntType t, std::span<const int32_t> values) {
+std::string pack_int_values(OnnxIntType t, std::span<const int32_t> values) {
   for (int32_t v : values) check_range(t, v, "value");
-  const int bits = int_type_bits(t);
+  const int bits = onnx_int_bits(t);
   std::string raw;
   if (bits == 4) {
     raw.assign((values.size() + 1) / 2, '\0');
@@ -67,14 +67,14 @@ std::string pack_int_values(IntType t, std::span<const int32_t> values) {
   return raw;
 }
 
-std::vector<int32_t> unpack_int_values(IntType t, const std::string& raw, size_t n) {
-  const int bits = int_type_bits(t);
+std::vector<int32_t> unpack_int_values(OnnxIntType t, const std::string& raw, size_t n) {
+  const int bits = onnx_int_bits(t);
   const size_t need = bits == 4 ? (n + 1) / 2 : n * static_cast<size_t>(bits / 8);
   if (raw.size() != need)
-    throw std::invalid_argument(std::string(int_type_name(t)) + " data holds " + std::to_string(raw.size()) +
+    throw std::invalid_argument(std::string(onnx_int_name(t)) + " data holds " + std::to_string(raw.size()) +
                                 " bytes, " + std::to_string(n) + " values need " + std::to_string(need));
   std::vector<int32_t> v(n);
-  const bool sign = int_type_signed(t);
+  const bool sign = onnx_int_signed(t);
   for (size_t i = 0; i < n; ++i) {
     uint32_t u = 0;
     if (bits == 4) u = (static_cast<uint8_t>(raw[i / 2]) >> (i % 2 ? 4 : 0)) & 0xF;
@@ -106,8 +106,8 @@ void check_qdq_weight(const QdqWeight& w, const std::string& name) {
   }
 }
 
-std::vector<float> dequantize_linear(const QdqWeight& w) {
-  check_qdq_weight(w, "<dequantize_linear>");
+std::vector<float> dequantize_qdq_weight(const QdqWeight& w) {
+  check_qdq_weight(w, "<dequantize_qdq_weight>");
   std::vector<float> y(w.values.size());
   int64_t inner = 1, channels = 1;
   if (!w.per_tensor()) {

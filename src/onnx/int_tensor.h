@@ -13,18 +13,18 @@ namespace dfmpc {
 
 // Values are the ONNX TensorProto::DataType numbers (written as plain ints: Debian's
 // libonnx 1.12 predates INT4 / UINT4).
-enum class IntType : int32_t { uint8 = 2, int8 = 3, uint16 = 4, int16 = 5, uint4 = 21, int4 = 22 };
+enum class OnnxIntType : int32_t { uint8 = 2, int8 = 3, uint16 = 4, int16 = 5, uint4 = 21, int4 = 22 };
 
-int int_type_bits(IntType t);
-bool int_type_signed(IntType t);
-int32_t int_type_min(IntType t);
-int32_t int_type_max(IntType t);
-const char* int_type_name(IntType t);  // "INT4", "UINT8", ...
+int onnx_int_bits(OnnxIntType t);
+bool onnx_int_signed(OnnxIntType t);
+int32_t onnx_int_min(OnnxIntType t);
+int32_t onnx_int_max(OnnxIntType t);
+const char* onnx_int_name(OnnxIntType t);  // "INT4", "UINT8", ...
 
 // An integer initializer x feeding DequantizeLinear: y = (x - zero_point) * scale, per tensor
 // (one scale) or per slice along `axis` (shape[axis] scales).
 struct QdqWeight {
-  IntType type = IntType::int8;
+  OnnxIntType type = OnnxIntType::int8;
   Shape shape;
   std::vector<int32_t> values;      // row-major, each within the type's range
   std::vector<float> scale;         // 1 or shape[axis]
@@ -37,14 +37,14 @@ struct QdqWeight {
 // The little-endian bytes of `values` as TensorProto::raw_data (4-bit types: element 2k in the
 // low nibble of byte k, element 2k+1 in its high nibble, an odd count padded with a zero
 // nibble). Throws std::invalid_argument for a value outside the type's range.
-std::string pack_int_values(IntType t, std::span<const int32_t> values);
+std::string pack_int_values(OnnxIntType t, std::span<const int32_t> values);
 // The inverse (4-bit values sign-extended for INT4); throws std::invalid_argument when `raw`
 // does not hold exactly n values.
-std::vector<int32_t> unpack_int_values(IntType t, const std::string& raw, size_t n);
+std::vector<int32_t> unpack_int_values(OnnxIntType t, const std::string& raw, size_t n);
 
 // ONNX DequantizeLinear evaluated as ONNX Runtime does it: float(x - zero_point) * scale.
 // The reference every exact-round-trip check uses.
-std::vector<float> dequantize_linear(const QdqWeight& w);
+std::vector<float> dequantize_qdq_weight(const QdqWeight& w);
 
 // Throws std::invalid_argument naming the problem when w is inconsistent (value count, scale /
 // zero-point count for its axis, values or zero points outside the type's range).

@@ -21,7 +21,7 @@ void tensor_to_proto(const Tensor& t, const std::string& name, onnx::TensorProto
   }
 }
 
-void int_tensor_to_proto(IntType type, const Shape& shape, std::span<const int32_t> values, const std::string& name,
+void int_tensor_to_proto(OnnxIntType type, const Shape& shape, std::span<const int32_t> values, const std::string& name,
                         onnx::TensorProto* p) {
   p->set_name(name);
   for (int64_t d : shape) p->add_dims(d);
@@ -120,12 +120,13 @@ void qdq_weight_to_proto(const std::string& name, const QdqWeight& w, NameSource
 void model_to_proto(const Graph& g, const std::map<std::string, QdqWeight>& int_weights, onnx::ModelProto& m) {
   for (const auto& [name, w] : int_weights) {
     if (!g.is_const(name)) throw ModelError("integer weight '" + name + "' is not an initializer of the graph");
-    if (int_type_bits(w.type) != 8 && g.opset < 21)
-      throw ModelError("weight '" + name + "': " + int_type_name(w.type) + " needs opset 21, the graph is at opset " +
+    if (onnx_int_bits(w.type) != 8 && g.opset < 21)
+      throw ModelError("weight '" + name + "': " + onnx_int_name(w.type) + " needs opset 21, the graph is at opset " +
                        std::to_string(g.opset));
   }
-  // IR 10 is the first to allow INT4 / UINT4 (opset 21); 8 covers opsets 15-20.
-  m.set_ir_version(g.opset >= 21 ? 10 : g.opset >= 15 ? 8 : 7);
+  // The IR version each opset came with (ONNX 1.10: 15 / IR 8, 1.14: 19 / IR 9, 1.16: 21 / IR 10,
+  // the first to allow INT4 / UINT4); opsets 7-14 are written as IR 7 as before.
+  m.set_ir_version(g.opset >= 21 ? 10 : g.opset >= 19 ? 9 : g.opset >= 15 ? 8 : 7);
   m.set_producer_name("dfmpc");
   auto* op = m.add_opset_import();
   op->set_domain("");

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -53,9 +54,9 @@ TEST(QdqEncode, EverySchemeAndWidthRoundTripsBitForBit) {
                                    (gran == Granularity::per_channel ? " per channel" : " per tensor") + " grid " +
                                    std::to_string(static_cast<int>(grid));
           const QdqWeight q = encode_qdq_weight(r.tensor, "w");
-          EXPECT_TRUE(bit_identical(dequantize_linear(q), dequantize(r.tensor))) << what;
-          EXPECT_TRUE(bit_identical(dequantize_linear(q), r.w_hat)) << what;
-          const int container = int_type_bits(q.type);
+          EXPECT_TRUE(bit_identical(dequantize_qdq_weight(q), dequantize(r.tensor))) << what;
+          EXPECT_TRUE(bit_identical(dequantize_qdq_weight(q), r.w_hat)) << what;
+          const int container = onnx_int_bits(q.type);
           if (bits <= 3) {
             EXPECT_EQ(container, 4) << what;
           }
@@ -86,29 +87,29 @@ QuantizedTensor grid(int bits, std::vector<float> scale, std::vector<float> zero
 TEST(QdqEncode, HalfIntegerZeroBecomesOddCodesAtHalfTheScale) {
   const QuantizedTensor t = grid(2, {0.3f, 0.7f}, {1.5f, 1.5f}, 5);  // DoReFa's 2-bit grid
   const QdqWeight q = encode_qdq_weight(t, "w");
-  EXPECT_EQ(q.type, IntType::int4);
+  EXPECT_EQ(q.type, OnnxIntType::int4);
   EXPECT_EQ(q.scale, (std::vector<float>{0.15f, 0.35f}));
   EXPECT_EQ(q.zero_point, (std::vector<int32_t>{0, 0}));
   for (int32_t v : q.values) EXPECT_EQ(std::abs(v) % 2, 1) << v;
-  EXPECT_TRUE(bit_identical(dequantize_linear(q), dequantize(t)));
+  EXPECT_TRUE(bit_identical(dequantize_qdq_weight(q), dequantize(t)));
   // 6-bit DoReFa fits INT8; an 8-bit half-integer grid needs 9 bits: INT16.
-  EXPECT_EQ(encode_qdq_weight(grid(6, {0.01f}, {31.5f}, 64), "w").type, IntType::int8);
+  EXPECT_EQ(encode_qdq_weight(grid(6, {0.01f}, {31.5f}, 64), "w").type, OnnxIntType::int8);
   const QuantizedTensor wide = grid(8, {0.01f}, {127.5f}, 256);
   const QdqWeight q16 = encode_qdq_weight(wide, "w");
-  EXPECT_EQ(q16.type, IntType::int16);
-  EXPECT_TRUE(bit_identical(dequantize_linear(q16), dequantize(wide)));
+  EXPECT_EQ(q16.type, OnnxIntType::int16);
+  EXPECT_TRUE(bit_identical(dequantize_qdq_weight(q16), dequantize(wide)));
 }
 
 TEST(QdqEncode, IntegerZeroKeepsTheQuantizersCodes) {
   const QuantizedTensor t = grid(4, {0.1f, 0.2f}, {3.0f, 12.0f}, 16);  // asymmetric: no signed fit
   const QdqWeight q = encode_qdq_weight(t, "w");
-  EXPECT_EQ(q.type, IntType::uint4);
+  EXPECT_EQ(q.type, OnnxIntType::uint4);
   EXPECT_EQ(q.zero_point, (std::vector<int32_t>{3, 12}));
   EXPECT_EQ(q.values, std::vector<int32_t>(t.q.begin(), t.q.end()));
-  EXPECT_TRUE(bit_identical(dequantize_linear(q), dequantize(t)));
+  EXPECT_TRUE(bit_identical(dequantize_qdq_weight(q), dequantize(t)));
   // Symmetric: signed codes, zero point 0.
   const QdqWeight s = encode_qdq_weight(grid(4, {0.1f}, {8.0f}, 16), "w");
-  EXPECT_EQ(s.type, IntType::int4);
+  EXPECT_EQ(s.type, OnnxIntType::int4);
   EXPECT_EQ(s.zero_point, std::vector<int32_t>{0});
 }
 
@@ -118,7 +119,7 @@ TEST(QdqEncode, ZeroScaleChannelKeepsTheSignOfEachZero) {
   EXPECT_TRUE(std::signbit(want[4]));   // 0 * (0 - 1.5) = -0
   EXPECT_FALSE(std::signbit(want[7]));  // 0 * (3 - 1.5) = +0
   const QdqWeight q = encode_qdq_weight(t, "w");
-  EXPECT_TRUE(bit_identical(dequantize_linear(q), want));
+  EXPECT_TRUE(bit_identical(dequantize_qdq_weight(q), want));
 }
 
 TEST(QdqEncode, UnrepresentableGridsAreErrorsNamingTheWeight) {
@@ -140,7 +141,7 @@ TEST(QdqEncode, UnrepresentableGridsAreErrorsNamingTheWeight) {
 TEST(QdqEncode, OddElementCountsPackIntoWholeBytes) {
   const QuantizedTensor t = grid(3, {0.25f}, {3.5f}, 7);  // 7 values -> 4 bytes of INT4
   const QdqWeight q = encode_qdq_weight(t, "w");
-  EXPECT_EQ(q.type, IntType::int4);
+  EXPECT_EQ(q.type, OnnxIntType::int4);
   const std::string raw = pack_int_values(q.type, q.values);
   EXPECT_EQ(raw.size(), 4u);
   EXPECT_EQ(unpack_int_values(q.type, raw, 7), q.values);
@@ -159,7 +160,7 @@ std::map<std::string, std::vector<float>> decode_weights(const std::string& byte
     if (n.op_type() != "DequantizeLinear") continue;
     const auto &x = *inits.at(n.input(0)), &s = *inits.at(n.input(1));
     QdqWeight w;
-    w.type = static_cast<IntType>(x.data_type());
+    w.type = static_cast<OnnxIntType>(x.data_type());
     w.shape.assign(x.dims().begin(), x.dims().end());
     w.values = unpack_int_values(w.type, x.raw_data(), static_cast<size_t>(shape_numel(w.shape)));
     const size_t groups = s.dims_size() ? static_cast<size_t>(s.dims(0)) : 1;
@@ -169,7 +170,7 @@ std::map<std::string, std::vector<float>> decode_weights(const std::string& byte
                                       : std::vector<int32_t>(groups, 0);
     for (const auto& a : n.attribute())
       if (a.name() == "axis") w.axis = a.i();
-    out[n.output(0)] = dequantize_linear(w);
+    out[n.output(0)] = dequantize_qdq_weight(w);
   }
   return out;
 }
@@ -206,6 +207,32 @@ TEST(QdqModel, FixtureModelsWriteEveryQuantizedWeightExactly) {
   }
 }
 
+std::string fixture_stem(const std::string& model) {
+  const size_t cut = std::min(model.find("_bn"), model.find("_folded"));
+  return model.substr(0, cut);
+}
+
+// quantize -> QDQ ONNX -> import (DequantizeLinear of initializers folds to FP32) gives the
+// quantized weights bit for bit and the float export's outputs.
+TEST(QdqModel, ImportedQdqFileMatchesTheFloatExport) {
+  for (const char* model : {"resnet_cifar_optionA_bn", "resnet_cifar_optionA_folded", "vgg_small_bn", "mobilenetv2_small_bn_op11"}) {
+    QuantizeConfig cfg;
+    const QuantizedModel m = quantize_model(import_onnx((test::fixtures_dir() / (std::string(model) + ".onnx")).string()), cfg);
+    const QdqModel q = make_qdq_model(m);
+    const Graph from_qdq = import_onnx_bytes(export_onnx_bytes(q.graph, q.weights), model);
+    const Graph from_float = import_onnx_bytes(export_onnx_bytes(m.graph), model);
+    for (const auto& [name, qt] : m.weights) {
+      ASSERT_TRUE(from_qdq.is_const(name)) << model << " " << name;
+      EXPECT_TRUE(bit_identical(from_qdq.constant(name).f, m.graph.constant(name).f)) << model << " " << name;
+    }
+    const auto x = test::read_f32(test::fixtures_dir() / (fixture_stem(model) + ".input.f32"));
+    Executor a(from_qdq), b(from_float);
+    const std::vector<float> ya = a.run(x.data(), 4).f, yb = b.run(x.data(), 4).f;
+    ASSERT_EQ(ya.size(), yb.size()) << model;
+    for (size_t i = 0; i < ya.size(); ++i) EXPECT_NEAR(ya[i], yb[i], 1e-5f) << model << " " << i;
+  }
+}
+
 // Old-form ops (attributes that became inputs, Softmax's 2-D coercion, Dropout) give the same
 // outputs after the upgrade to opset 21, on the runtime that implements both forms.
 TEST(QdqModel, OpsetUpgradeKeepsTheModelsOutputs) {
@@ -238,7 +265,7 @@ TEST(QdqModel, OpsetUpgradeKeepsTheModelsOutputs) {
     const Graph old = import_onnx((test::fixtures_dir() / (std::string(fixture) + ".onnx")).string());
     Graph now = old;
     upgrade_opset(now);
-    const auto in = test::read_f32(test::fixtures_dir() / (std::string(fixture).substr(0, std::string(fixture).find("_bn")) + ".input.f32"));
+    const auto in = test::read_f32(test::fixtures_dir() / (fixture_stem(fixture) + ".input.f32"));
     Executor e1(old), e2(now);
     EXPECT_EQ(e1.run(in.data(), 4).f, e2.run(in.data(), 4).f) << fixture;
   }

@@ -20,35 +20,35 @@ std::string bytes_of(std::initializer_list<int> b) {
 
 TEST(IntTensor, Int4PacksLowNibbleFirstAndSignExtends) {
   const std::vector<int32_t> v = {1, -2, 7, -8, 3};  // odd count: the last high nibble is padding
-  const std::string raw = pack_int_values(IntType::int4, v);
+  const std::string raw = pack_int_values(OnnxIntType::int4, v);
   EXPECT_EQ(raw, bytes_of({0xE1, 0x87, 0x03}));
-  EXPECT_EQ(unpack_int_values(IntType::int4, raw, v.size()), v);
+  EXPECT_EQ(unpack_int_values(OnnxIntType::int4, raw, v.size()), v);
   // The same nibbles read as UINT4 are not sign-extended.
-  EXPECT_EQ(unpack_int_values(IntType::uint4, raw, v.size()), (std::vector<int32_t>{1, 14, 7, 8, 3}));
+  EXPECT_EQ(unpack_int_values(OnnxIntType::uint4, raw, v.size()), (std::vector<int32_t>{1, 14, 7, 8, 3}));
 }
 
 TEST(IntTensor, Uint4AndWiderTypes) {
-  EXPECT_EQ(pack_int_values(IntType::uint4, std::vector<int32_t>{15, 0, 9}), bytes_of({0x0F, 0x09}));
-  EXPECT_EQ(pack_int_values(IntType::int8, std::vector<int32_t>{-1, 127, -128}), bytes_of({0xFF, 0x7F, 0x80}));
-  EXPECT_EQ(pack_int_values(IntType::uint8, std::vector<int32_t>{255, 0}), bytes_of({0xFF, 0x00}));
+  EXPECT_EQ(pack_int_values(OnnxIntType::uint4, std::vector<int32_t>{15, 0, 9}), bytes_of({0x0F, 0x09}));
+  EXPECT_EQ(pack_int_values(OnnxIntType::int8, std::vector<int32_t>{-1, 127, -128}), bytes_of({0xFF, 0x7F, 0x80}));
+  EXPECT_EQ(pack_int_values(OnnxIntType::uint8, std::vector<int32_t>{255, 0}), bytes_of({0xFF, 0x00}));
   const std::vector<int32_t> wide = {-255, 255, -32768, 32767};
-  const std::string raw = pack_int_values(IntType::int16, wide);
+  const std::string raw = pack_int_values(OnnxIntType::int16, wide);
   EXPECT_EQ(raw.substr(0, 2), bytes_of({0x01, 0xFF}));  // -255 little-endian
-  EXPECT_EQ(unpack_int_values(IntType::int16, raw, wide.size()), wide);
-  EXPECT_EQ(unpack_int_values(IntType::int8, bytes_of({0x80, 0x7F}), 2), (std::vector<int32_t>{-128, 127}));
+  EXPECT_EQ(unpack_int_values(OnnxIntType::int16, raw, wide.size()), wide);
+  EXPECT_EQ(unpack_int_values(OnnxIntType::int8, bytes_of({0x80, 0x7F}), 2), (std::vector<int32_t>{-128, 127}));
 }
 
 TEST(IntTensor, OutOfRangeValuesAndShortDataAreRejected) {
-  EXPECT_THROW(pack_int_values(IntType::int4, std::vector<int32_t>{8}), std::invalid_argument);
-  EXPECT_THROW(pack_int_values(IntType::uint4, std::vector<int32_t>{-1}), std::invalid_argument);
-  EXPECT_THROW(pack_int_values(IntType::int8, std::vector<int32_t>{128}), std::invalid_argument);
-  EXPECT_THROW(unpack_int_values(IntType::int4, bytes_of({0x11}), 3), std::invalid_argument);  // 3 nibbles need 2 bytes
-  EXPECT_THROW(unpack_int_values(IntType::int4, bytes_of({0x11, 0x22}), 2), std::invalid_argument);
-  EXPECT_NO_THROW(unpack_int_values(IntType::int4, bytes_of({0x11, 0x22}), 3));
+  EXPECT_THROW(pack_int_values(OnnxIntType::int4, std::vector<int32_t>{8}), std::invalid_argument);
+  EXPECT_THROW(pack_int_values(OnnxIntType::uint4, std::vector<int32_t>{-1}), std::invalid_argument);
+  EXPECT_THROW(pack_int_values(OnnxIntType::int8, std::vector<int32_t>{128}), std::invalid_argument);
+  EXPECT_THROW(unpack_int_values(OnnxIntType::int4, bytes_of({0x11}), 3), std::invalid_argument);  // 3 nibbles need 2 bytes
+  EXPECT_THROW(unpack_int_values(OnnxIntType::int4, bytes_of({0x11, 0x22}), 2), std::invalid_argument);
+  EXPECT_NO_THROW(unpack_int_values(OnnxIntType::int4, bytes_of({0x11, 0x22}), 3));
 }
 
 // [2, 3] weight, written out by hand.
-QdqWeight two_by_three(IntType type, int64_t axis, std::vector<float> scale, std::vector<int32_t> zp) {
+QdqWeight two_by_three(OnnxIntType type, int64_t axis, std::vector<float> scale, std::vector<int32_t> zp) {
   QdqWeight w;
   w.type = type;
   w.shape = {2, 3};
@@ -60,14 +60,14 @@ QdqWeight two_by_three(IntType type, int64_t axis, std::vector<float> scale, std
 }
 
 TEST(IntTensor, ReferenceDequantizeAlongEachAxis) {
-  const auto t = dequantize_linear(two_by_three(IntType::uint8, 0, {0.5f}, {2}));
+  const auto t = dequantize_qdq_weight(two_by_three(OnnxIntType::uint8, 0, {0.5f}, {2}));
   EXPECT_EQ(t, (std::vector<float>{-0.5f, 0.0f, 0.5f, 1.0f, 1.5f, 2.0f}));
-  const auto a0 = dequantize_linear(two_by_three(IntType::int8, 0, {1.0f, 10.0f}, {0, 1}));
+  const auto a0 = dequantize_qdq_weight(two_by_three(OnnxIntType::int8, 0, {1.0f, 10.0f}, {0, 1}));
   EXPECT_EQ(a0, (std::vector<float>{1, 2, 3, 30, 40, 50}));
-  const auto a1 = dequantize_linear(two_by_three(IntType::int8, 1, {1.0f, 10.0f, 100.0f}, {1, 0, 0}));
+  const auto a1 = dequantize_qdq_weight(two_by_three(OnnxIntType::int8, 1, {1.0f, 10.0f, 100.0f}, {1, 0, 0}));
   EXPECT_EQ(a1, (std::vector<float>{0, 20, 300, 3, 50, 600}));
-  EXPECT_THROW(dequantize_linear(two_by_three(IntType::int8, 2, {1.0f, 1.0f}, {0, 0})), std::invalid_argument);
-  EXPECT_THROW(dequantize_linear(two_by_three(IntType::int8, 1, {1.0f, 1.0f}, {0, 0})), std::invalid_argument);
+  EXPECT_THROW(dequantize_qdq_weight(two_by_three(OnnxIntType::int8, 2, {1.0f, 1.0f}, {0, 0})), std::invalid_argument);
+  EXPECT_THROW(dequantize_qdq_weight(two_by_three(OnnxIntType::int8, 1, {1.0f, 1.0f}, {0, 0})), std::invalid_argument);
 }
 
 // A graph `x -> op(x, W) -> y` with W [d0, d1, ...] as an initializer.
@@ -94,7 +94,7 @@ const onnx::TensorProto& initializer(const onnx::ModelProto& m, const std::strin
 }
 
 // Reads the written integer weight back with the reference dequantizer.
-std::vector<float> read_back(const onnx::ModelProto& m, IntType type) {
+std::vector<float> read_back(const onnx::ModelProto& m, OnnxIntType type) {
   const auto& dq = m.graph().node(0);
   EXPECT_EQ(dq.op_type(), "DequantizeLinear");
   EXPECT_EQ(dq.output(0), "W");
@@ -122,13 +122,13 @@ std::vector<float> read_back(const onnx::ModelProto& m, IntType type) {
   if (n > 1) {
     EXPECT_EQ(dq.attribute_size(), 1);
   }
-  return dequantize_linear(w);
+  return dequantize_qdq_weight(w);
 }
 
 // Per-slice scales along `axis` for a weight of `shape`, values cycling through the INT4 range.
 QdqWeight per_axis_int4(const Shape& shape, int64_t axis) {
   QdqWeight w;
-  w.type = IntType::int4;
+  w.type = OnnxIntType::int4;
   w.shape = shape;
   w.axis = axis;
   for (int64_t i = 0; i < shape_numel(shape); ++i) w.values.push_back(static_cast<int32_t>(i % 16) - 8);
@@ -159,7 +159,7 @@ TEST(QdqWriter, PerAxisWeightsOfEachLayerKind) {
     const auto m = parse(export_onnx_bytes(g, {{"W", w}}));
     EXPECT_EQ(m.ir_version(), 10) << c.op;
     EXPECT_EQ(m.opset_import(0).version(), 21) << c.op;
-    EXPECT_EQ(read_back(m, IntType::int4), dequantize_linear(w)) << c.op;
+    EXPECT_EQ(read_back(m, OnnxIntType::int4), dequantize_qdq_weight(w)) << c.op;
     const auto& dq = m.graph().node(0);
     EXPECT_EQ(dq.attribute(0).i(), c.axis) << c.op;
     EXPECT_EQ(initializer(m, dq.input(1)).dims(0), c.shape[static_cast<size_t>(c.axis)]) << c.op;
@@ -171,13 +171,13 @@ TEST(QdqWriter, PerAxisWeightsOfEachLayerKind) {
 TEST(QdqWriter, PerTensorWeightHasScalarScaleAndNoAxis) {
   const Graph g = one_layer("Conv", {2, 1, 1, 3});
   QdqWeight w;
-  w.type = IntType::uint4;
+  w.type = OnnxIntType::uint4;
   w.shape = {2, 1, 1, 3};
   w.values = {0, 15, 7, 8, 1, 2};
   w.scale = {0.125f};
   w.zero_point = {7};
   const auto m = parse(export_onnx_bytes(g, {{"W", w}}));
-  EXPECT_EQ(read_back(m, IntType::uint4), dequantize_linear(w));
+  EXPECT_EQ(read_back(m, OnnxIntType::uint4), dequantize_qdq_weight(w));
   EXPECT_EQ(initializer(m, m.graph().node(0).input(1)).dims_size(), 0);
   EXPECT_EQ(m.graph().node(0).attribute_size(), 0);
   EXPECT_EQ(initializer(m, "W_quantized").raw_data().size(), 3u);
@@ -189,7 +189,7 @@ TEST(QdqWriter, SymmetricWeightHasNoZeroPoint) {
   w.zero_point.assign(3, 0);
   const auto m = parse(export_onnx_bytes(g, {{"W", w}}));
   EXPECT_EQ(m.graph().node(0).input_size(), 2);
-  EXPECT_EQ(read_back(m, IntType::int4), dequantize_linear(w));
+  EXPECT_EQ(read_back(m, OnnxIntType::int4), dequantize_qdq_weight(w));
 }
 
 TEST(QdqWriter, RejectsInconsistentWeightsAndInt4BelowOpset21) {

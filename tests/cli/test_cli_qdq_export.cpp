@@ -29,7 +29,7 @@ CliRun quantize(const std::string& args) {
   return r;
 }
 
-TEST(CliQdq, DefaultIsQdqAndFloatKeepsFp32Weights) {
+TEST(CliQdqExport, DefaultIsQdqAndFloatKeepsFp32Weights) {
   const auto dir = test::temp_dir("cli_qdq");
   const std::string qdq = (dir / "q.onnx").string(), flt = (dir / "f.onnx").string();
   const CliRun a = quantize("-o " + qdq + " --bits 2/6 --json");
@@ -62,7 +62,7 @@ TEST(CliQdq, DefaultIsQdqAndFloatKeepsFp32Weights) {
   std::filesystem::remove_all(dir);
 }
 
-TEST(CliQdq, TextReportShowsSizesAndContainers) {
+TEST(CliQdqExport, TextReportShowsSizesAndContainers) {
   const auto dir = test::temp_dir("cli_qdq_text");
   const std::string out = (dir / "q.onnx").string(), packed = (dir / "q.dfmpc").string();
   const CliRun r = quantize("-o " + out + " --bits 3/6 --packed " + packed);
@@ -74,7 +74,7 @@ TEST(CliQdq, TextReportShowsSizesAndContainers) {
   std::filesystem::remove_all(dir);
 }
 
-TEST(CliQdq, BadWeightsModeIsAOneLineErrorAndWritesNothing) {
+TEST(CliQdqExport, BadWeightsModeIsAOneLineErrorAndWritesNothing) {
   const auto dir = test::temp_dir("cli_qdq_bad");
   const std::string out = (dir / "q.onnx").string();
   const CliRun r = quantize("-o " + out + " --weights int3");
