@@ -39,7 +39,7 @@ std::vector<int64_t> unpack_nibbles(const std::string& bytes, size_t n, bool is_
     throw ModelError(std::string(is_signed ? "INT4" : "UINT4") + " tensor '" + name + "' holds " +
                      std::to_string(bytes.size()) + " bytes, its " + std::to_string(n) + " values need " +
                      std::to_string(need));
-  const auto v = unpack_int_values(is_signed ? IntType::int4 : IntType::uint4, bytes, n);
+  const auto v = unpack_int_values(is_signed ? OnnxIntType::int4 : OnnxIntType::uint4, bytes, n);
   return std::vector<int64_t>(v.begin(), v.end());
 }
 
